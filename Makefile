@@ -1,0 +1,32 @@
+PYTHON ?= python3
+VENV ?= .venv
+# On this kind of machine pip takes a CPU build of this version from local disk;
+# GPU users override it with a CUDA build (a version, or a path to a wheel).
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: test test-gpu run clean
+
+# Torch goes in first and alone so that the pinned build wins over whatever
+# `torch>=2.6` in pyproject.toml would resolve to.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/python -m pip install "$(TORCH_SPEC)"
+	$(VENV)/bin/python -m pip install -e ".[dev]"
+	touch $@
+
+# pytest's exit code is make's: a failure, or exit 5 ("no tests collected"), fails the target.
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -n 2 tests
+
+# For a CUDA machine: with TRITON_INTERPRET unset, tests/conftest.py picks the GPU
+# and the kernel tests run compiled kernels instead of the CPU interpreter.
+test-gpu: $(VENV)/.installed
+	env -u TRITON_INTERPRET $(VENV)/bin/python -m pytest tests/kernels -x
+
+run: $(VENV)/.installed
+	$(VENV)/bin/spyglass
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

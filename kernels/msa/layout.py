@@ -1,0 +1,136 @@
+"""The data layout every MSA kernel shares, and the checks that guard it.
+
+A batch is packed varlen: the new query tokens of all sequences are concatenated along one
+token axis T; `cu_seqlens_q` (int32 `[S+1]`) gives each sequence's slice, `seq_lens` (int32
+`[S]`) its total length *including* those new tokens, which the caller has already written to
+the caches. Query i of sequence s sits at absolute position `seq_lens[s] - q_len[s] + i`, so
+chunked prefill and decode are the same case with a cached prefix.
+
+Caches are paged with pages of exactly one MSA block (B tokens, 128 in M3), so a selected block
+is one page: `page = block_table[s, b]`.
+    k_cache, v_cache   `[P, Hkv, B, D]`  (head-major in a page: one block of one head is a
+                                          contiguous B x D tile, the unit the attention loads)
+    index_k_cache      `[P, B, Di]`      (one index key per token, shared by all index heads)
+    block_table        int32 `[S, max_blocks]`
+Selections are int32 `[Hkv, T, k]` (MSA.md §4).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """Host-side facts about a validated batch, needed to size the launch grids."""
+
+    num_seqs: int
+    max_q_len: int
+    max_blocks: int  # blocks of the longest sequence
+
+
+def token_positions(
+    cu_seqlens_q: torch.Tensor, seq_lens: torch.Tensor, total_q: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token sequence id and absolute position, int32 `[T]` each, computed on the device."""
+    q_lens = (cu_seqlens_q[1:] - cu_seqlens_q[:-1]).long()
+    seq_ids = torch.repeat_interleave(
+        torch.arange(q_lens.numel(), device=q_lens.device), q_lens, output_size=total_q
+    )
+    offset = (seq_lens.long() - q_lens - cu_seqlens_q[:-1].long())[seq_ids]
+    positions = torch.arange(total_q, device=q_lens.device) + offset
+    return seq_ids.to(torch.int32), positions.to(torch.int32)
+
+
+def new_buffer(shape, dtype: torch.dtype, device) -> torch.Tensor:
+    """Every buffer a kernel writes is allocated here, so tests can hand out poisoned memory
+    (NaN / a sentinel) and catch any element a kernel forgets to write."""
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels on the CPU interpreter (`TRITON_INTERPRET=1`)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def check_tensor(name: str, t: torch.Tensor, *, rank: int, dtypes: tuple, device: torch.device) -> None:
+    if not isinstance(t, torch.Tensor):
+        fail(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dim() != rank:
+        fail(f"{name} must have rank {rank}, got shape {tuple(t.shape)}")
+    if t.dtype not in dtypes:
+        names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
+        fail(f"{name} has dtype {str(t.dtype).removeprefix('torch.')}; pass one of: {names}")
+    if t.device != device:
+        fail(f"{name} is on {t.device} but the queries are on {device}; move it with .to({str(device)!r})")
+    if t.stride(-1) != 1:
+        fail(f"{name} must be contiguous in its last dimension; pass {name}.contiguous()")
+
+
+def check_head_dim(name: str, dim: int) -> None:
+    if dim not in (16, 32, 64, 128, 256):
+        fail(f"{name} is {dim}; the kernels support head dims 16, 32, 64, 128 and 256")
+
+
+def check_block_size(block_size: int | None, page_size: int, what: str) -> int:
+    if block_size is not None and block_size != page_size:
+        fail(
+            f"block_size={block_size} differs from the page size {page_size} of {what}; "
+            "MSA needs pages of exactly one block: allocate the cache with that page size"
+        )
+    if page_size < 16 or page_size & (page_size - 1):
+        fail(f"the page size of {what} is {page_size}; it must be a power of two >= 16")
+    return page_size
+
+
+def check_batch(
+    *,
+    block_table: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    seq_lens: torch.Tensor,
+    total_q: int,
+    block_size: int,
+    num_pages: int,
+    device: torch.device,
+) -> BatchInfo:
+    """Validate the varlen/paging metadata; one small device-to-host copy."""
+    check_tensor("block_table", block_table, rank=2, dtypes=(torch.int32,), device=device)
+    check_tensor("cu_seqlens_q", cu_seqlens_q, rank=1, dtypes=(torch.int32,), device=device)
+    check_tensor("seq_lens", seq_lens, rank=1, dtypes=(torch.int32,), device=device)
+    num_seqs = seq_lens.numel()
+    if cu_seqlens_q.numel() != num_seqs + 1:
+        fail(f"cu_seqlens_q has {cu_seqlens_q.numel()} entries; it needs len(seq_lens) + 1 = {num_seqs + 1}")
+    if block_table.shape[0] != num_seqs:
+        fail(f"block_table has {block_table.shape[0]} rows; it needs one per sequence ({num_seqs})")
+    cu = cu_seqlens_q.tolist()
+    lens = seq_lens.tolist()
+    if cu[0] != 0 or cu[-1] != total_q:
+        fail(f"cu_seqlens_q must start at 0 and end at the number of query tokens {total_q}; got {cu[0]}..{cu[-1]}")
+    q_lens = [b - a for a, b in zip(cu, cu[1:])]
+    for s, (q_len, seq_len) in enumerate(zip(q_lens, lens)):
+        if q_len < 0:
+            fail(f"cu_seqlens_q decreases at sequence {s}; it must be non-decreasing")
+        if seq_len < q_len:
+            fail(f"sequence {s} has {q_len} new query tokens but seq_lens[{s}] = {seq_len}; "
+                 "seq_lens counts the cached prefix plus the new tokens")
+    blocks = [-(-n // block_size) for n in lens]
+    max_blocks = max(blocks, default=0)
+    if max_blocks > block_table.shape[1]:
+        s = blocks.index(max_blocks)
+        fail(f"sequence {s} has {lens[s]} tokens = {max_blocks} blocks of {block_size}, but block_table "
+             f"has only {block_table.shape[1]} columns; widen the block table or shorten the sequence")
+    used = torch.arange(block_table.shape[1], device=device)[None, :] < torch.tensor(blocks, device=device)[:, None]
+    bad = used & ((block_table < 0) | (block_table >= num_pages))
+    if bool(bad.any()):
+        s, b = (int(i) for i in bad.nonzero()[0])
+        fail(f"block_table[{s}, {b}] = {int(block_table[s, b])} is not a page of the cache (0..{num_pages - 1})")
+    return BatchInfo(num_seqs=num_seqs, max_q_len=max(q_lens, default=0), max_blocks=max_blocks)

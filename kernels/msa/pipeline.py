@@ -1,0 +1,175 @@
+"""MSA end to end: select the blocks, then attend to them, for prefill and for decode.
+
+Prefill (any number of new tokens per sequence, after any cached prefix):
+    `msa_block_scores` -> `msa_topk` -> `msa_sparse_attention` (one split).
+Decode (a few new tokens per sequence, long contexts):
+    split scoring over the KV blocks with running top lists -> top-k merge ->
+    sparse attention split over the selected blocks with a log-sum-exp merge.
+Both return exactly what the reference does (`reference.msa_attention`) up to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+
+from . import layout
+
+from .attention import check_attention_inputs, launch_sparse_attention
+from .decode import launch_decode_attention
+from .layout import fail, token_positions
+from .scoring import check_index_inputs, launch_block_scores, launch_decode_candidates
+from .topk import check_selection_params, launch_topk
+
+MAX_DECODE_TOKENS = 16
+
+
+def msa_select(
+    iq: torch.Tensor,
+    index_k_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    seq_lens: torch.Tensor,
+    *,
+    topk: int = 16,
+    init_blocks: int = 0,
+    local_blocks: int = 1,
+    block_size: int | None = None,
+) -> torch.Tensor:
+    """Prefill selection: int32 `[Hi, T, topk]` (see `msa_topk` for the row layout).
+
+    Shapes as in `msa_block_scores`. Writes an fp32 `[Hi, T, NB]` block-score buffer on the
+    way; chunk very long prefills to bound it.
+    """
+    check_selection_params(topk, init_blocks, local_blocks)
+    block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
+    n_heads, total_q = iq.shape[1], iq.shape[0]
+    scores = layout.new_buffer((n_heads, total_q, info.max_blocks), torch.float32, iq.device)
+    launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, scores, max_q_len=info.max_q_len)
+    _, positions = token_positions(cu_seqlens_q, seq_lens, total_q)
+    out = layout.new_buffer((n_heads, total_q, topk), torch.int32, iq.device)
+    return launch_topk(scores, None, positions, out, block_size=block, topk=topk,
+                       init_blocks=init_blocks, local_blocks=local_blocks)
+
+
+def msa_decode_select(
+    iq: torch.Tensor,
+    index_k_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    seq_lens: torch.Tensor,
+    *,
+    topk: int = 16,
+    init_blocks: int = 0,
+    local_blocks: int = 1,
+    block_size: int | None = None,
+    blocks_per_split: int | None = None,
+) -> torch.Tensor:
+    """Decode selection for at most 16 new tokens per sequence: int32 `[Hi, T, topk]`.
+
+    Each sequence's blocks are split over programs of `blocks_per_split` blocks (default: enough
+    programs to fill a GPU); each keeps its best `topk - init - local` blocks and a merge picks
+    the final ones. Same result as `msa_select`.
+    """
+    check_selection_params(topk, init_blocks, local_blocks)
+    block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
+    if info.max_q_len > MAX_DECODE_TOKENS:
+        fail(f"a sequence has {info.max_q_len} new tokens; decode takes at most {MAX_DECODE_TOKENS} per "
+             "sequence: use msa_select / msa_prefill for longer chunks")
+    if blocks_per_split is None:
+        blocks_per_split = max(4, triton.cdiv(info.max_blocks, max(1, 256 // max(1, info.num_seqs))))
+    if blocks_per_split < 1:
+        fail(f"blocks_per_split={blocks_per_split}; it must be >= 1")
+    cand_s, cand_i = launch_decode_candidates(
+        iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, max_q_len=info.max_q_len,
+        max_blocks=info.max_blocks, blocks_per_split=blocks_per_split,
+        topk=topk, init_blocks=init_blocks, local_blocks=local_blocks,
+    )
+    _, positions = token_positions(cu_seqlens_q, seq_lens, iq.shape[0])
+    out = layout.new_buffer((iq.shape[1], iq.shape[0], topk), torch.int32, iq.device)
+    return launch_topk(cand_s, cand_i, positions, out, block_size=block, topk=topk,
+                       init_blocks=init_blocks, local_blocks=local_blocks)
+
+
+def _check_attend(q, iq, k_cache, v_cache, index_k_cache):
+    if iq.shape[0] != q.shape[0]:
+        fail(f"q has {q.shape[0]} tokens but iq has {iq.shape[0]}; pass the same packed tokens")
+    if iq.device != q.device:
+        fail(f"iq is on {iq.device} but q is on {q.device}")
+    check_attention_inputs(q, k_cache, v_cache, index_k_cache.shape[1])
+    if iq.shape[1] != k_cache.shape[1]:
+        fail(f"iq has {iq.shape[1]} index heads but the cache has {k_cache.shape[1]} KV heads; "
+             "MSA needs one index head per KV head")
+
+
+def softmax_scale_or_default(scale: float | None, head_dim: int) -> float:
+    return scale if scale is not None else 1.0 / math.sqrt(head_dim)
+
+
+def msa_prefill(
+    q: torch.Tensor,
+    iq: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    index_k_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    seq_lens: torch.Tensor,
+    *,
+    topk: int = 16,
+    init_blocks: int = 0,
+    local_blocks: int = 1,
+    softmax_scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One MSA layer's attention for prefill chunks: returns (out `[T, H, D]`, selection).
+
+    q `[T, H, D]` and iq `[T, Hi, Di]` with Hi = Hkv; caches as in `layout.py`, already holding
+    the new tokens. With at most `topk` visible blocks a query's output is dense causal attention.
+    """
+    _check_attend(q, iq, k_cache, v_cache, index_k_cache)
+    selection = msa_select(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens,
+                           topk=topk, init_blocks=init_blocks, local_blocks=local_blocks)
+    max_q_len = int((cu_seqlens_q[1:] - cu_seqlens_q[:-1]).max()) if seq_lens.numel() else 0
+    out = launch_sparse_attention(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens,
+                                  layout.new_buffer(q.shape, q.dtype, q.device),
+                                  softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]),
+                                  max_q_len=max_q_len)
+    return out, selection
+
+
+def msa_decode(
+    q: torch.Tensor,
+    iq: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    index_k_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    seq_lens: torch.Tensor,
+    *,
+    topk: int = 16,
+    init_blocks: int = 0,
+    local_blocks: int = 1,
+    softmax_scale: float | None = None,
+    blocks_per_split: int | None = None,
+    num_splits: int = 4,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One MSA layer's attention for 1..16 new tokens per sequence: (out, selection).
+
+    Same contract as `msa_prefill`; selection is split over the KV blocks and merged, attention
+    is split over `num_splits` groups of selected blocks and merged by log-sum-exp.
+    """
+    _check_attend(q, iq, k_cache, v_cache, index_k_cache)
+    if num_splits < 1:
+        fail(f"num_splits={num_splits}; it must be >= 1")
+    selection = msa_decode_select(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, topk=topk,
+                                  init_blocks=init_blocks, local_blocks=local_blocks,
+                                  blocks_per_split=blocks_per_split)
+    seq_ids, positions = token_positions(cu_seqlens_q, seq_lens, q.shape[0])
+    out = launch_decode_attention(q, k_cache, v_cache, block_table, selection, seq_ids, positions, seq_lens,
+                                  layout.new_buffer(q.shape, q.dtype, q.device),
+                                  softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]),
+                                  num_splits=num_splits)
+    return out, selection

@@ -1,0 +1,239 @@
+"""Index-branch block scoring (MSA.md §3) in Triton, max pooling fused.
+
+`S[h, j] = iq[t, h] . ik[j] / sqrt(Di)` is computed a page of keys at a time and pooled to one
+max per block inside the kernel, so no token-level score ever reaches global memory.
+
+Two shapes of work:
+- prefill: a program owns a tile of query tokens of one sequence with ALL index heads packed
+  as the rows of one dot (the index key is shared by the heads), and walks the blocks up to
+  the tile's last visible one, writing `Bscore [Hi, T, NB]` (-inf where nothing is visible);
+- decode: a few queries per sequence cannot fill a tile, so the blocks of each sequence are
+  split across programs; each keeps a running top list of its blocks in registers and writes
+  only those candidates, which `topk.py` merges.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from . import layout
+
+from .layout import FLOAT_DTYPES, check_batch, check_block_size, check_head_dim, check_tensor, fail
+from .layout import interpreting
+
+
+@triton.jit
+def _pool_page_group(
+    q, pos, ik_ptr, bt_row_ptr, b0, last_blk, seq_len, stride_kp, stride_kb, sm_scale,
+    R: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr, BPI: tl.constexpr, DOT_PREC: tl.constexpr,
+):
+    """Block-max scores of `BPI` consecutive blocks starting at `b0`: `[R, BPI]`."""
+    n = tl.arange(0, BPI * BLOCK)
+    blk = b0 + n // BLOCK
+    off = n % BLOCK
+    j = blk * BLOCK + off  # [N] absolute key positions
+    live = (blk <= last_blk) & (j < seq_len)
+    page = tl.load(bt_row_ptr + blk, mask=live, other=0).to(tl.int64)
+    d = tl.arange(0, DI)
+    # [N, DI]
+    k = tl.load(ik_ptr + page[:, None] * stride_kp + off[:, None] * stride_kb + d[None, :],
+                mask=live[:, None], other=0.0)
+    # [R, N]
+    s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * sm_scale
+    s = tl.where(j[None, :] <= pos[:, None], s, float("-inf"))
+    return tl.max(tl.reshape(s, (R, BPI, BLOCK)), axis=2)
+
+
+@triton.jit
+def _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI: tl.constexpr):
+    d = tl.arange(0, DI)
+    rows = (q0 + tok).to(tl.int64) * stride_qt + head * stride_qh
+    # [R, DI]
+    return tl.load(iq_ptr + rows[:, None] + d[None, :], mask=row_ok[:, None], other=0.0)
+
+
+@triton.jit
+def _block_scores_kernel(
+    iq_ptr, ik_ptr, bt_ptr, cu_ptr, len_ptr, out_ptr,
+    stride_qt, stride_qh, stride_kp, stride_kb, stride_bs, stride_oh, stride_ot,
+    n_blocks_out, sm_scale,
+    HI: tl.constexpr, HI_P: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr,
+    BQ: tl.constexpr, BPI: tl.constexpr, DOT_PREC: tl.constexpr,
+):
+    tile = tl.program_id(0)
+    seq = tl.program_id(1)
+    q0 = tl.load(cu_ptr + seq)
+    q_len = tl.load(cu_ptr + seq + 1) - q0
+    seq_len = tl.load(len_ptr + seq)
+    if tile * BQ >= q_len:
+        return
+    r = tl.arange(0, BQ * HI_P)
+    tok = tile * BQ + r // HI_P  # rows are (token, index head) pairs
+    head = r % HI_P
+    row_ok = (tok < q_len) & (head < HI)
+    pos = seq_len - q_len + tok  # [R] absolute positions
+    q = _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI)
+    last_blk = (seq_len - q_len + tl.minimum(tile * BQ + BQ, q_len) - 1) // BLOCK
+    c = tl.arange(0, BPI)
+    out_row = head.to(tl.int64) * stride_oh + (q0 + tok).to(tl.int64) * stride_ot  # [R]
+    bt_row = bt_ptr + seq.to(tl.int64) * stride_bs
+    for b0 in range(0, n_blocks_out, BPI):
+        if b0 <= last_blk:
+            pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
+                                      sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC)
+        else:
+            pooled = tl.full((BQ * HI_P, BPI), float("-inf"), tl.float32)
+        ok = row_ok[:, None] & ((b0 + c) < n_blocks_out)[None, :]
+        tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=ok)
+
+
+@triton.jit
+def _decode_candidates_kernel(
+    iq_ptr, ik_ptr, bt_ptr, cu_ptr, len_ptr, cand_s_ptr, cand_i_ptr,
+    stride_qt, stride_qh, stride_kp, stride_kb, stride_bs, stride_ch, stride_ct,
+    blocks_per_split, sm_scale,
+    HI: tl.constexpr, HI_P: tl.constexpr, QMAX_P: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr,
+    BPI: tl.constexpr, NRANK: tl.constexpr, NR_P: tl.constexpr, INIT: tl.constexpr, LOCAL: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+):
+    split = tl.program_id(0)
+    seq = tl.program_id(1)
+    q0 = tl.load(cu_ptr + seq)
+    q_len = tl.load(cu_ptr + seq + 1) - q0
+    seq_len = tl.load(len_ptr + seq)
+    r = tl.arange(0, QMAX_P * HI_P)
+    tok = r // HI_P
+    head = r % HI_P
+    row_ok = (tok < q_len) & (head < HI)
+    pos = seq_len - q_len + tok
+    last = pos // BLOCK  # [R] each row's local block
+    q = _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI)
+    blk_lo = split * blocks_per_split
+    blk_hi = tl.minimum(blk_lo + blocks_per_split, (seq_len + BLOCK - 1) // BLOCK)
+    last_blk = blk_hi - 1
+    bt_row = bt_ptr + seq.to(tl.int64) * stride_bs
+
+    slot = tl.arange(0, NR_P)[None, :]  # running list: padding slots hold +inf, never evicted
+    top_s = tl.zeros([QMAX_P * HI_P, NR_P], tl.float32) + tl.where(slot < NRANK, float("-inf"), float("inf"))
+    top_i = tl.zeros([QMAX_P * HI_P, NR_P], tl.int32) - 1
+    c = tl.arange(0, BPI)[None, :]
+    for b0 in range(blk_lo, blk_hi, BPI):
+        pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
+                                  sm_scale, QMAX_P * HI_P, DI, BLOCK, BPI, DOT_PREC)
+        for i in tl.static_range(BPI):  # blocks arrive in ascending id: a tie never evicts
+            b = b0 + i
+            v = tl.max(tl.where(c == i, pooled, float("-inf")), axis=1)  # [R]
+            worst = tl.min(top_s, axis=1)
+            evict_key = tl.where(top_s == worst[:, None], top_i * NR_P + slot, -(2**30))
+            evict = evict_key == tl.max(evict_key, axis=1)[:, None]  # highest id among the worst
+            take = row_ok & (b >= INIT) & (b <= last - LOCAL) & (b < blk_hi) & (v > worst)
+            top_s = tl.where(evict & take[:, None], v[:, None], top_s)
+            top_i = tl.where(evict & take[:, None], b, top_i)
+    out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct
+    out += split * NRANK + slot
+    ok = row_ok[:, None] & (slot < NRANK)
+    tl.store(cand_s_ptr + out, top_s, mask=ok)
+    tl.store(cand_i_ptr + out, top_i, mask=ok)
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """fp32 inputs get exact fp32 products (Triton would use tf32 on the GPU)."""
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def blocks_per_iteration(block_size: int) -> int:
+    """Blocks pooled per loop step: one page on the GPU; four under the CPU interpreter, where
+    each step costs a fixed overhead and larger steps keep the tests fast."""
+    return 4 if interpreting() else 1
+
+
+def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out, *, max_q_len):
+    """Fill `out` `[Hi, T, NB]` with block scores. Arguments are trusted."""
+    n_heads, dim = iq.shape[1], iq.shape[2]
+    block = index_k_cache.shape[1]
+    heads_p = triton.next_power_of_2(n_heads)
+    bq = max(1, 64 // heads_p)
+    grid = (triton.cdiv(max_q_len, bq), seq_lens.numel())
+    if grid[0] == 0 or out.shape[2] == 0:
+        return out
+    _block_scores_kernel[grid](
+        iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out,
+        iq.stride(0), iq.stride(1), index_k_cache.stride(0), index_k_cache.stride(1),
+        block_table.stride(0), out.stride(0), out.stride(1),
+        out.shape[2], 1.0 / math.sqrt(dim),
+        HI=n_heads, HI_P=heads_p, DI=dim, BLOCK=block, BQ=bq, BPI=blocks_per_iteration(block),
+        DOT_PREC=dot_precision(iq.dtype), num_warps=4,
+    )
+    return out
+
+
+def launch_decode_candidates(
+    iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, *,
+    max_q_len, max_blocks, blocks_per_split, topk, init_blocks, local_blocks,
+):
+    """Per-split candidate lists `(scores fp32, ids int32)`, each `[Hi, T, n_splits * n_rank]`."""
+    total_q, n_heads, dim = iq.shape
+    block = index_k_cache.shape[1]
+    n_rank = topk - init_blocks - local_blocks
+    bpi = blocks_per_iteration(block)
+    per_split = max(bpi, -(-blocks_per_split // bpi) * bpi)
+    n_splits = max(1, triton.cdiv(max_blocks, per_split))
+    cand_s = layout.new_buffer((n_heads, total_q, n_splits * n_rank), torch.float32, iq.device)
+    cand_i = layout.new_buffer((n_heads, total_q, n_splits * n_rank), torch.int32, iq.device)
+    if n_rank == 0 or total_q == 0:
+        return cand_s, cand_i
+    heads_p = triton.next_power_of_2(n_heads)
+    q_p = max(triton.next_power_of_2(max_q_len), 16 // min(heads_p, 16))
+    _decode_candidates_kernel[(n_splits, seq_lens.numel())](
+        iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, cand_s, cand_i,
+        iq.stride(0), iq.stride(1), index_k_cache.stride(0), index_k_cache.stride(1),
+        block_table.stride(0), cand_s.stride(0), cand_s.stride(1),
+        per_split, 1.0 / math.sqrt(dim),
+        HI=n_heads, HI_P=heads_p, QMAX_P=q_p, DI=dim, BLOCK=block, BPI=bpi,
+        NRANK=n_rank, NR_P=triton.next_power_of_2(n_rank), INIT=init_blocks, LOCAL=local_blocks,
+        DOT_PREC=dot_precision(iq.dtype), num_warps=4,
+    )
+    return cand_s, cand_i
+
+
+def check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size):
+    """Validate the index branch's tensors and the batch; returns (block size, BatchInfo)."""
+    check_tensor("iq", iq, rank=3, dtypes=FLOAT_DTYPES, device=iq.device)
+    check_tensor("index_k_cache", index_k_cache, rank=3, dtypes=(iq.dtype,), device=iq.device)
+    if index_k_cache.shape[2] != iq.shape[2]:
+        fail(f"index_k_cache has index dim {index_k_cache.shape[2]} but iq has {iq.shape[2]}; "
+             "the index-K cache is [pages, block, index_dim]")
+    check_head_dim("index_dim", iq.shape[2])
+    block = check_block_size(block_size, index_k_cache.shape[1], "index_k_cache")
+    info = check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens,
+                       total_q=iq.shape[0], block_size=block, num_pages=index_k_cache.shape[0],
+                       device=iq.device)
+    return block, info
+
+
+def msa_block_scores(
+    iq: torch.Tensor,
+    index_k_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    seq_lens: torch.Tensor,
+    *,
+    block_size: int | None = None,
+) -> torch.Tensor:
+    """Max-pooled index scores of every query against every block of its sequence.
+
+    iq             `[T, Hi, Di]` fp16 / bf16 / fp32: normed, rotated index queries, packed varlen.
+    index_k_cache  `[P, B, Di]` same dtype: one index key per token, pages of one block.
+    block_table    int32 `[S, max_blocks]`; cu_seqlens_q int32 `[S+1]`; seq_lens int32 `[S]`.
+    Returns fp32 `[Hi, T, NB]`, NB = blocks of the longest sequence:
+    `max over j in block b, j <= pos(t) of iq[t, h] . ik[j] / sqrt(Di)`, -inf where the block
+    holds no key visible to the query.
+    """
+    block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
+    out = layout.new_buffer((iq.shape[1], iq.shape[0], info.max_blocks), torch.float32, iq.device)
+    return launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out,
+                               max_q_len=info.max_q_len)

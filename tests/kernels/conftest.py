@@ -1,0 +1,30 @@
+"""Kernel-test setup: mend the Triton CPU interpreter's bf16 matrix product.
+
+Triton's interpreter (3.6 - 3.9) stores bf16 tensors as raw uint16 bits and hands them to
+`np.matmul` as integers, so every bf16 `tl.dot` returns garbage on the CPU. On the GPU the
+product of two bf16 values is exact in the fp32 accumulator; we reproduce that by widening the
+bits to fp32 first. Only the interpreter is touched, and only when it shows the bug.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+if os.environ.get("TRITON_INTERPRET") == "1":
+    import triton.language as tl
+    from triton.runtime import interpreter
+
+    _create_dot = interpreter.InterpreterBuilder.create_dot
+
+    def _widen(handle):
+        if handle.dtype.scalar == tl.bfloat16 or handle.dtype == tl.bfloat16:
+            bits = handle.data.astype(np.uint32) << 16
+            return interpreter.TensorHandle(bits.view(np.float32), tl.float32)
+        return handle
+
+    def _create_dot_bf16(self, a, b, d, input_precision, max_num_imprecise_acc):
+        return _create_dot(self, _widen(a), _widen(b), d, input_precision, max_num_imprecise_acc)
+
+    interpreter.InterpreterBuilder.create_dot = _create_dot_bf16
