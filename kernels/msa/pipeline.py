@@ -19,7 +19,7 @@ from . import layout
 
 from .attention import check_attention_inputs, launch_sparse_attention
 from .decode import launch_decode_attention
-from .layout import fail, token_positions
+from .layout import FLOAT_DTYPES, check_tensor, fail, token_positions
 from .scoring import check_index_inputs, launch_block_scores, launch_decode_candidates
 from .topk import check_selection_params, launch_topk
 
@@ -94,11 +94,10 @@ def msa_decode_select(
 
 
 def _check_attend(q, iq, k_cache, v_cache, index_k_cache):
+    check_attention_inputs(q, k_cache, v_cache, index_k_cache.shape[1])
+    check_tensor("iq", iq, rank=3, dtypes=FLOAT_DTYPES, device=q.device)
     if iq.shape[0] != q.shape[0]:
         fail(f"q has {q.shape[0]} tokens but iq has {iq.shape[0]}; pass the same packed tokens")
-    if iq.device != q.device:
-        fail(f"iq is on {iq.device} but q is on {q.device}")
-    check_attention_inputs(q, k_cache, v_cache, index_k_cache.shape[1])
     if iq.shape[1] != k_cache.shape[1]:
         fail(f"iq has {iq.shape[1]} index heads but the cache has {k_cache.shape[1]} KV heads; "
              "MSA needs one index head per KV head")

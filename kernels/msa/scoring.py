@@ -151,12 +151,18 @@ def blocks_per_iteration(block_size: int) -> int:
     return 4 if interpreting() else 1
 
 
+def query_rows_per_tile() -> int:
+    """(token, index head) rows per prefill program: 64 on the GPU, 1024 under the CPU
+    interpreter, whose cost is per operation rather than per element."""
+    return 1024 if interpreting() else 64
+
+
 def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out, *, max_q_len):
     """Fill `out` `[Hi, T, NB]` with block scores. Arguments are trusted."""
     n_heads, dim = iq.shape[1], iq.shape[2]
     block = index_k_cache.shape[1]
     heads_p = triton.next_power_of_2(n_heads)
-    bq = max(1, 64 // heads_p)
+    bq = max(1, query_rows_per_tile() // heads_p)
     grid = (triton.cdiv(max_q_len, bq), seq_lens.numel())
     if grid[0] == 0 or out.shape[2] == 0:
         return out

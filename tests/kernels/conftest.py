@@ -28,3 +28,26 @@ if os.environ.get("TRITON_INTERPRET") == "1":
         return _create_dot(self, _widen(a), _widen(b), d, input_precision, max_num_imprecise_acc)
 
     interpreter.InterpreterBuilder.create_dot = _create_dot_bf16
+
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from kernels.msa import layout  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def poisoned_kernel_buffers(monkeypatch, poisoned):
+    """Every buffer a kernel writes (outputs and intermediates) starts as NaN or a sentinel."""
+    monkeypatch.setattr(layout, "new_buffer", poisoned)
+
+
+def assert_close(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype) -> None:
+    """Error bound by input precision: fp32 runs exact fp32 products (ieee on the GPU); bf16 and
+    fp16 round the softmax weights to 8/11 mantissa bits before the PV product."""
+    out, ref = out.float().cpu(), ref.float().cpu()
+    assert not out.isnan().any(), "output holds NaN: an element was never written or read poison"
+    rel = (out - ref).norm() / ref.norm().clamp_min(1e-12)
+    bound = {torch.float32: 2e-5, torch.float16: 5e-3, torch.bfloat16: 2e-2}[dtype]
+    assert rel <= bound, f"relative error {float(rel):.3g} > {bound}"
+    assert (out - ref).abs().max() <= 50 * bound * ref.abs().max().clamp_min(1.0)

@@ -1,0 +1,45 @@
+"""Top-k selection kernel: exact sets and order against the reference, ties included."""
+
+import pytest
+import torch
+
+from kernels.msa import msa_topk, reference
+from selection_check import check_selection
+
+
+def _positions(total_q, n_blocks, block, device):
+    return torch.randint(0, n_blocks * block, (total_q,), dtype=torch.int32, device=device)
+
+
+@pytest.mark.parametrize("topk,init,local", [(16, 0, 1), (4, 0, 1), (6, 1, 2), (1, 0, 1)])
+@pytest.mark.parametrize("n_blocks", [5, 40, 300])
+def test_matches_reference_exactly_with_ties(topk, init, local, n_blocks, device):
+    block = 16
+    positions = _positions(256, n_blocks, block, device)
+    scores = torch.randint(-3, 4, (2, 256, n_blocks), device=device).float() / 2  # many ties
+    scores = scores.masked_fill(torch.arange(n_blocks, device=device) > (positions // block)[None, :, None],
+                                float("-inf"))
+    sel = msa_topk(scores, positions, block_size=block, topk=topk, init_blocks=init, local_blocks=local)
+    ref = reference.topk_blocks(scores, positions, topk=topk, block_size=block, init_blocks=init,
+                                local_blocks=local)
+    assert torch.equal(sel.cpu(), ref.cpu())
+    check_selection(sel, scores, positions, topk=topk, block=block, init_blocks=init, local_blocks=local)
+
+
+def test_all_zero_scores_2304_tokens(device):
+    positions = torch.arange(2304, dtype=torch.int32, device=device)
+    scores = torch.zeros(1, 2304, 18, device=device)
+    scores = scores.masked_fill(torch.arange(18, device=device) > (positions // 128)[None, :, None], float("-inf"))
+    sel = msa_topk(scores, positions, block_size=128, topk=16)
+    assert sel[0, 2303].tolist() == list(range(15)) + [17]
+    assert sel[0, 2047].tolist() == list(range(16))
+    assert sel[0, 0].tolist() == [0] + [-1] * 15
+
+
+def test_long_rows_of_a_million_tokens(device):
+    n_blocks, block = 8192, 128
+    positions = torch.tensor([n_blocks * block - 1, 5000, 2047 * 64], dtype=torch.int32, device=device)
+    scores = torch.randn(4, 3, n_blocks, device=device)
+    sel = msa_topk(scores, positions, block_size=block, topk=16)
+    ref = reference.topk_blocks(scores, positions, topk=16, block_size=block)
+    assert torch.equal(sel.cpu(), ref.cpu())
