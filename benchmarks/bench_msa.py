@@ -1,0 +1,188 @@
+"""MSA kernels against dense attention on one GPU, at the M3 attention shape (PERFORMANCE.md).
+
+    python benchmarks/bench_msa.py [--cases prefill-8k,decode-1m,...] [--json out.json]
+
+64 query heads, 4 KV heads, head_dim 128, 4 index heads of dim 128, blocks of 128, top-16,
+bf16, batch 1, random data. Our time = selection (scoring + top-k) + sparse attention, called
+through the launchers the runtime uses (inputs validated once, outside the timed region).
+Baselines in the same process: dense causal SDPA with the flash and the cuDNN backends
+(prefill), and dense GQA decode through SDPA (a KV head's 16 query heads as its queries).
+First a correctness check of both paths against the fp32 reference at 2304 tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+import triton
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kernels.msa import layout, msa_decode, msa_prefill, reference  # noqa: E402
+from kernels.msa.attention import launch_sparse_attention  # noqa: E402
+from kernels.msa.decode import launch_decode_attention  # noqa: E402
+from kernels.msa.scoring import launch_block_scores, launch_decode_candidates  # noqa: E402
+from kernels.msa.topk import launch_topk  # noqa: E402
+
+H, HKV, D, HI, DI, B, K = 64, 4, 128, 4, 128, 128, 16
+CASES = {"prefill-8k": ("prefill", 8192), "prefill-32k": ("prefill", 32768), "prefill-128k": ("prefill", 131072),
+         "decode-128k": ("decode", 131072), "decode-1m": ("decode", 1048576)}
+
+
+def make_inputs(seq_len: int, q_len: int, dtype=torch.bfloat16, device="cuda"):
+    n_blocks = math.ceil(seq_len / B)
+    g = torch.Generator(device=device).manual_seed(seq_len + q_len)
+    rnd = lambda *shape: torch.randn(*shape, generator=g, device=device, dtype=dtype)  # noqa: E731
+    return dict(
+        q=rnd(q_len, H, D), iq=rnd(q_len, HI, DI),
+        k_cache=rnd(n_blocks, HKV, B, D), v_cache=rnd(n_blocks, HKV, B, D), index_k_cache=rnd(n_blocks, B, DI),
+        block_table=torch.randperm(n_blocks, device=device, generator=g).to(torch.int32)[None, :],
+        cu_seqlens_q=torch.tensor([0, q_len], dtype=torch.int32, device=device),
+        seq_lens=torch.tensor([seq_len], dtype=torch.int32, device=device),
+    )
+
+
+def check_correctness() -> None:
+    for q_len in (2304, 4):
+        x = make_inputs(2304, q_len)
+        run = msa_prefill if q_len > 16 else msa_decode
+        out, sel = run(**x)
+        ref = reference.sparse_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], x["cu_seqlens_q"],
+                                         x["seq_lens"], sel)
+        rel = float((out.float() - ref).norm() / ref.norm())
+        scores = reference.block_scores(x["iq"], x["index_k_cache"], x["block_table"], x["cu_seqlens_q"],
+                                        x["seq_lens"])
+        chosen = scores.gather(-1, sel.long().clamp_min(0)).amin(-1)
+        assert rel < 2e-2, f"sparse attention off the reference: relative error {rel:.3g}"
+        last = ((x["seq_lens"] - q_len + torch.arange(q_len, device="cuda")) // B).long()  # local block L
+        last_valid = sel.long().gather(-1, last.clamp(max=K - 1).expand(HI, q_len)[..., None])[..., 0]
+        assert bool((last_valid == last).all()), "the local block must close every row"
+        assert bool(chosen.isfinite().all()), "a selected block is not visible"
+        print(f"check {'prefill' if q_len > 16 else 'decode'} 2304: rel err {rel:.2e} ok")
+
+
+def time_ms(fn) -> float:
+    return triton.testing.do_bench(fn, warmup=50, rep=200, return_mode="median")
+
+
+def prefill_fns(x, seq_len):
+    scores = torch.empty(HI, seq_len, math.ceil(seq_len / B), dtype=torch.float32, device="cuda")
+    positions = torch.arange(seq_len, dtype=torch.int32, device="cuda")
+    sel = torch.empty(HI, seq_len, K, dtype=torch.int32, device="cuda")
+    out = torch.empty_like(x["q"])
+    paging = (x["block_table"], x["cu_seqlens_q"], x["seq_lens"])
+
+    def select():
+        launch_block_scores(x["iq"], x["index_k_cache"], *paging, scores, max_q_len=seq_len)
+        launch_topk(scores, None, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
+
+    def attend():
+        launch_sparse_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], sel, x["cu_seqlens_q"],
+                                x["seq_lens"], out, softmax_scale=1 / math.sqrt(D), max_q_len=seq_len)
+
+    return select, attend
+
+
+def decode_fns(x, seq_len):
+    n_blocks = math.ceil(seq_len / B)
+    positions = torch.tensor([seq_len - 1], dtype=torch.int32, device="cuda")
+    seq_ids = torch.zeros(1, dtype=torch.int32, device="cuda")
+    sel = torch.empty(HI, 1, K, dtype=torch.int32, device="cuda")
+    out = torch.empty_like(x["q"])
+    paging = (x["block_table"], x["cu_seqlens_q"], x["seq_lens"])
+    per_split = max(4, triton.cdiv(n_blocks, 256))
+
+    def select():
+        cand_s, cand_i = launch_decode_candidates(x["iq"], x["index_k_cache"], *paging, max_q_len=1,
+                                                  max_blocks=n_blocks, blocks_per_split=per_split, topk=K,
+                                                  init_blocks=0, local_blocks=1)
+        launch_topk(cand_s, cand_i, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
+
+    def attend():
+        launch_decode_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], sel, seq_ids, positions,
+                                x["seq_lens"], out, softmax_scale=1 / math.sqrt(D), num_splits=4)
+
+    return select, attend
+
+
+def dense_prefill(seq_len, backend):
+    q = torch.randn(1, H, seq_len, D, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(1, H, seq_len, D, device="cuda", dtype=torch.bfloat16)
+    v = torch.randn_like(k)
+
+    def run():
+        with sdpa_kernel(backend):
+            torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    return run
+
+
+def dense_decode(seq_len):
+    q = torch.randn(1, HKV, H // HKV, D, device="cuda", dtype=torch.bfloat16)  # a group's heads as queries
+    k = torch.randn(1, HKV, seq_len, D, device="cuda", dtype=torch.bfloat16)
+    v = torch.randn_like(k)
+
+    def run():
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    return run
+
+
+def useful_flops(kind: str, seq_len: int) -> tuple[float, float]:
+    """(scoring, attention) work the contract requires: 2*Di*Hi per causal key, 4*D*H per selected key."""
+    if kind == "decode":
+        return 2 * DI * HI * seq_len, 4 * D * H * min(K * B, seq_len)
+    keys = torch.arange(1, seq_len + 1, dtype=torch.float64)
+    return 2 * DI * HI * float(keys.sum()), 4 * D * H * float(keys.clamp(max=K * B).sum())
+
+
+def run_case(name: str) -> dict:
+    kind, seq_len = CASES[name]
+    x = make_inputs(seq_len, seq_len if kind == "prefill" else 1)
+    select, attend = (prefill_fns if kind == "prefill" else decode_fns)(x, seq_len)
+    row = {"case": name, "select_ms": time_ms(select), "attend_ms": time_ms(attend)}
+    del x
+    if kind == "prefill":
+        row["flash_ms"] = time_ms(dense_prefill(seq_len, SDPBackend.FLASH_ATTENTION))
+        row["cudnn_ms"] = time_ms(dense_prefill(seq_len, SDPBackend.CUDNN_ATTENTION))
+    else:
+        row["flash_ms"] = time_ms(dense_decode(seq_len))
+        row["cudnn_ms"] = float("nan")
+    score_flops, attn_flops = useful_flops(kind, seq_len)
+    row["score_tflops"] = score_flops / row["select_ms"] / 1e9
+    row["attend_tflops"] = attn_flops / row["attend_ms"] / 1e9
+    torch.cuda.empty_cache()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    layout.new_buffer = lambda shape, dtype, device: torch.empty(shape, dtype=dtype, device=device)
+    card = torch.cuda.get_device_name()
+    print(f"card: {card}  torch {torch.__version__}  triton {triton.__version__}")
+    check_correctness()
+    rows = [run_case(name) for name in args.cases.split(",")]
+    print(f"\n{'case':<14}{'select ms':>11}{'attend ms':>11}{'total ms':>10}{'flash ms':>10}{'cudnn ms':>10}"
+          f"{'x cudnn':>9}{'x flash':>9}{'score TF/s':>12}{'attn TF/s':>11}")
+    for r in rows:
+        total = r["select_ms"] + r["attend_ms"]
+        print(f"{r['case']:<14}{r['select_ms']:>11.3f}{r['attend_ms']:>11.3f}{total:>10.3f}{r['flash_ms']:>10.3f}"
+              f"{r['cudnn_ms']:>10.3f}{r['cudnn_ms'] / total:>9.2f}{r['flash_ms'] / total:>9.2f}"
+              f"{r['score_tflops']:>12.1f}{r['attend_tflops']:>11.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({"card": card, "torch": torch.__version__, "triton": triton.__version__,
+                                         "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
