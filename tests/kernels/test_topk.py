@@ -43,3 +43,16 @@ def test_long_rows_of_a_million_tokens(device):
     sel = msa_topk(scores, positions, block_size=block, topk=16)
     ref = reference.topk_blocks(scores, positions, topk=16, block_size=block)
     assert torch.equal(sel.cpu(), ref.cpu())
+
+
+def test_all_zero_index_branch_through_the_prefill_kernels(device):
+    """MSA.md §4's known case end to end: zero index q and k, 2304 tokens, top-16 of blocks of 128."""
+    from kernels.msa import msa_select
+    from msa_cases import make_batch
+
+    batch = make_batch([2304], [256], kv_heads=1, index_dim=64, block=128, device=device)
+    batch.iq.zero_()
+    batch.index_k_cache.nan_to_num_(0.0).zero_()
+    sel = msa_select(batch.iq, batch.index_k_cache, *batch.paging)
+    assert sel[0, -1].tolist() == list(range(15)) + [17]
+    assert sel[0, 0].tolist() == list(range(15)) + [16]  # position 2048: 17 blocks visible, L = 16
