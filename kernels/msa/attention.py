@@ -11,6 +11,7 @@ loaded page is used by every row.
 """
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -24,6 +25,8 @@ from .layout import interpreting
 from .scoring import dot_precision
 
 _LOG2E = 1.4426950408889634
+SCHEDULES = ("tile", "kv_major")
+log = logging.getLogger(__name__)
 
 
 @triton.jit
@@ -140,6 +143,17 @@ def check_attention_inputs(q, k_cache, v_cache, block_size):
     return check_block_size(block_size, k_cache.shape[2], "k_cache")
 
 
+def choose_schedule(max_blocks: int, topk: int, schedule: str | None = None) -> tuple[str, str]:
+    """The prefill attention schedule, chosen in one place: (name, reason)."""
+    if schedule is not None:
+        if schedule not in SCHEDULES:
+            fail(f"schedule={schedule!r}; pass one of {sorted(SCHEDULES)} or None to choose automatically")
+        return schedule, "asked for by the caller"
+    if max_blocks <= topk:
+        return "tile", f"every query sees at most {topk} blocks: MSA is dense causal, tokens share their pages"
+    return "kv_major", f"up to {max_blocks} blocks > top-{topk}: tokens select different pages, group by page"
+
+
 def check_selection_tensor(selection: torch.Tensor, n_kv: int, total_q: int, device) -> None:
     check_tensor("selection", selection, rank=3, dtypes=(torch.int32,), device=device)
     if selection.shape[:2] != (n_kv, total_q):
@@ -157,6 +171,7 @@ def msa_sparse_attention(
     *,
     softmax_scale: float | None = None,
     block_size: int | None = None,
+    schedule: str | None = None,
 ) -> torch.Tensor:
     """Exact softmax attention of each query over its KV group's selected blocks (prefill).
 
@@ -165,6 +180,8 @@ def msa_sparse_attention(
     block_table     int32 `[S, max_blocks]`; cu_seqlens_q int32 `[S+1]`; seq_lens int32 `[S]`
                     (cached prefix + new tokens; the new tokens are already in the caches).
     selection       int32 `[Hkv, T, k]` block ids as `msa_topk` returns them, -1 = unused slot.
+    schedule        None (choose by context length), "tile" (token-major tiles, for contexts of at
+                    most k blocks) or "kv_major" (pairs grouped by page, for long contexts).
     Returns `[T, H, D]` in q's dtype. Keys of a selected block past the query are masked.
     """
     block = check_attention_inputs(q, k_cache, v_cache, block_size)
@@ -173,5 +190,15 @@ def msa_sparse_attention(
     check_selection_tensor(selection, k_cache.shape[1], q.shape[0], q.device)
     scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(q.shape[2])
     out = layout.new_buffer(q.shape, q.dtype, q.device)
-    return launch_sparse_attention(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out,
-                                   softmax_scale=scale, max_q_len=info.max_q_len)
+    launch = prefill_launcher(info.max_blocks, selection.shape[2], schedule)
+    return launch(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out,
+                  softmax_scale=scale, max_q_len=info.max_q_len)
+
+
+def prefill_launcher(max_blocks: int, topk: int, schedule: str | None = None):
+    """The launcher of the chosen schedule; both take the same arguments."""
+    from .kv_major import launch_kv_major_attention
+
+    name, reason = choose_schedule(max_blocks, topk, schedule)
+    log.debug("MSA prefill attention: %s schedule (%s)", name, reason)
+    return launch_kv_major_attention if name == "kv_major" else launch_sparse_attention

@@ -17,9 +17,9 @@ import triton
 
 from . import layout
 
-from .attention import check_attention_inputs, launch_sparse_attention
+from .attention import check_attention_inputs, prefill_launcher
 from .decode import launch_decode_attention
-from .layout import FLOAT_DTYPES, check_tensor, fail, token_positions
+from .layout import FLOAT_DTYPES, check_batch, check_tensor, fail, token_positions
 from .scoring import check_index_inputs, launch_block_scores, launch_decode_candidates
 from .topk import check_selection_params, launch_topk
 
@@ -121,6 +121,7 @@ def msa_prefill(
     init_blocks: int = 0,
     local_blocks: int = 1,
     softmax_scale: float | None = None,
+    schedule: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One MSA layer's attention for prefill chunks: returns (out `[T, H, D]`, selection).
 
@@ -130,11 +131,12 @@ def msa_prefill(
     _check_attend(q, iq, k_cache, v_cache, index_k_cache)
     selection = msa_select(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens,
                            topk=topk, init_blocks=init_blocks, local_blocks=local_blocks)
-    max_q_len = int((cu_seqlens_q[1:] - cu_seqlens_q[:-1]).max()) if seq_lens.numel() else 0
-    out = launch_sparse_attention(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens,
-                                  layout.new_buffer(q.shape, q.dtype, q.device),
-                                  softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]),
-                                  max_q_len=max_q_len)
+    info = check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens, total_q=q.shape[0],
+                       block_size=k_cache.shape[2], num_pages=k_cache.shape[0], device=q.device)
+    launch = prefill_launcher(info.max_blocks, topk, schedule)
+    out = launch(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens,
+                 layout.new_buffer(q.shape, q.dtype, q.device),
+                 softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]), max_q_len=info.max_q_len)
     return out, selection
 
 

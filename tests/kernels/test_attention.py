@@ -19,30 +19,35 @@ def reference_selection(batch, *, topk, block):
     return reference.topk_blocks(scores, positions, topk=topk, block_size=block)
 
 
-def _check_attention(batch, *, topk, block, dtype):
+def _check_attention(batch, *, topk, block, dtype, schedule=None):
     sel = reference_selection(batch, topk=topk, block=block)
-    out = msa_sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel)
+    out = msa_sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel, schedule=schedule)
     ref = reference.sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel)
     assert out.dtype == batch.q.dtype and out.shape == batch.q.shape
     assert_close(out, ref, dtype)
 
 
+SCHEDULES = ["tile", "kv_major"]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("n", LENGTHS)
-def test_m3_shape_lengths(n, device):
+def test_m3_shape_lengths(n, schedule, device):
     batch = make_batch([n], heads=16, kv_heads=1, head_dim=128, index_dim=128, block=128,
                        dtype=torch.bfloat16, device=device)
-    _check_attention(batch, topk=16, block=128, dtype=torch.bfloat16)
+    _check_attention(batch, topk=16, block=128, dtype=torch.bfloat16, schedule=schedule)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("head_dim", [64, 128])
 @pytest.mark.parametrize("heads,kv_heads", [(16, 1), (8, 2)])
-def test_gqa_head_dims_dtypes_chunked_mixed_batch(heads, kv_heads, head_dim, dtype, device):
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_gqa_head_dims_dtypes_chunked_mixed_batch(schedule, heads, kv_heads, head_dim, dtype, device):
     """Small blocks (16, top-4) give long-context behaviour at a few hundred tokens; the batch
     mixes a full prefill, a chunk after a cached prefix, and a single token."""
     batch = make_batch([300, 517, 40], [300, 100, 1], heads=heads, kv_heads=kv_heads, head_dim=head_dim,
                        index_dim=64, block=16, dtype=dtype, device=device)
-    _check_attention(batch, topk=4, block=16, dtype=dtype)
+    _check_attention(batch, topk=4, block=16, dtype=dtype, schedule=schedule)
 
 
 @pytest.mark.parametrize("n", [2048, 1000])
@@ -61,12 +66,32 @@ def test_few_blocks_is_exactly_dense_causal_attention(n, device):
     assert_close(out, dense, torch.float32)
 
 
-def test_unused_slots_and_poisoned_cache_tails_are_ignored(device):
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_unused_slots_and_poisoned_cache_tails_are_ignored(schedule, device):
     """-1 slots add nothing; NaN in cache slots past the sequence never reaches the output."""
     batch = make_batch([100], heads=4, kv_heads=1, head_dim=64, index_dim=64, block=16, device=device)
     sel = reference_selection(batch, topk=4, block=16)
     sel[..., :2] = torch.where(sel[..., 2:3] >= 0, -1, sel[..., :2])  # drop two ranked picks
     sel = torch.cat([sel[..., 2:], sel[..., :2]], dim=-1).contiguous()
-    out = msa_sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel)
+    out = msa_sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel, schedule=schedule)
     ref = reference.sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel)
     assert_close(out, ref, torch.float32)
+
+
+def test_kv_major_chunks_tokens_to_bound_partials(monkeypatch, device):
+    from kernels.msa import kv_major
+
+    batch = make_batch([400, 90], [400, 30], heads=8, kv_heads=2, head_dim=64, index_dim=64, block=16,
+                       device=device)
+    monkeypatch.setattr(kv_major, "PARTIAL_BYTES", 2 * 4 * 4 * 64 * 4 * 37)  # 37 tokens a chunk
+    _check_attention(batch, topk=4, block=16, dtype=torch.float32, schedule="kv_major")
+
+
+def test_schedule_choice_and_override():
+    from kernels.msa.attention import choose_schedule
+
+    assert choose_schedule(16, 16)[0] == "tile"
+    assert choose_schedule(17, 16)[0] == "kv_major"
+    assert choose_schedule(17, 16, "tile")[0] == "tile"
+    with pytest.raises(ValueError, match="schedule='fast'"):
+        choose_schedule(17, 16, "fast")

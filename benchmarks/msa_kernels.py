@@ -1,12 +1,13 @@
 """MSA kernels against dense attention on one GPU, at the M3 attention shape (PERFORMANCE.md).
 
-    python benchmarks/bench_msa.py [--cases prefill-8k,decode-1m,...] [--json out.json]
+    python benchmarks/msa_kernels.py [--cases prefill-8k,decode-1m,...] [--json out.json]
 
 64 query heads, 4 KV heads, head_dim 128, 4 index heads of dim 128, blocks of 128, top-16,
 bf16, batch 1, random data. Our time = selection (scoring + top-k) + sparse attention, called
-through the launchers the runtime uses (inputs validated once, outside the timed region).
-Baselines in the same process: dense causal SDPA with the flash and the cuDNN backends
-(prefill), and dense GQA decode through SDPA (a KV head's 16 query heads as its queries).
+through the launchers the runtime uses (inputs validated once, outside the timed region);
+decode steps are captured in a CUDA graph and timed as graph replays, as the runtime runs them.
+Baselines in the same process: dense causal SDPA with the flash and the cuDNN backends (prefill
+and decode; decode puts a KV head's 16 query heads as its queries, GQA without copies).
 First a correctness check of both paths against the fp32 reference at 2304 tokens.
 """
 
@@ -16,6 +17,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -25,14 +27,14 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kernels.msa import layout, msa_decode, msa_prefill, reference  # noqa: E402
-from kernels.msa.attention import launch_sparse_attention  # noqa: E402
+from kernels.msa.attention import prefill_launcher  # noqa: E402
 from kernels.msa.decode import launch_decode_attention  # noqa: E402
 from kernels.msa.scoring import launch_block_scores, launch_decode_candidates  # noqa: E402
 from kernels.msa.topk import launch_topk  # noqa: E402
 
 H, HKV, D, HI, DI, B, K = 64, 4, 128, 4, 128, 128, 16
 CASES = {"prefill-8k": ("prefill", 8192), "prefill-32k": ("prefill", 32768), "prefill-128k": ("prefill", 131072),
-         "decode-128k": ("decode", 131072), "decode-1m": ("decode", 1048576)}
+         "prefill-512k": ("prefill", 524288), "decode-128k": ("decode", 131072), "decode-1m": ("decode", 1048576)}
 
 
 def make_inputs(seq_len: int, q_len: int, dtype=torch.bfloat16, device="cuda"):
@@ -49,8 +51,8 @@ def make_inputs(seq_len: int, q_len: int, dtype=torch.bfloat16, device="cuda"):
 
 
 def check_correctness() -> None:
-    for q_len in (2304, 4):
-        x = make_inputs(2304, q_len)
+    for seq_len, q_len in ((1000, 1000), (2304, 2304), (2304, 4), (9000, 3)):
+        x = make_inputs(seq_len, q_len)
         run = msa_prefill if q_len > 16 else msa_decode
         out, sel = run(**x)
         ref = reference.sparse_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], x["cu_seqlens_q"],
@@ -58,16 +60,38 @@ def check_correctness() -> None:
         rel = float((out.float() - ref).norm() / ref.norm())
         scores = reference.block_scores(x["iq"], x["index_k_cache"], x["block_table"], x["cu_seqlens_q"],
                                         x["seq_lens"])
+        ref_sel = reference.topk_blocks(scores, x["seq_lens"] - q_len + torch.arange(q_len, device="cuda",
+                                        dtype=torch.int32), topk=K, block_size=B)
+        same = float((sel.sort(-1).values == ref_sel.sort(-1).values).all(-1).float().mean())
+        assert same > 0.99, f"only {same:.3f} of the rows select the reference's blocks"
         chosen = scores.gather(-1, sel.long().clamp_min(0)).amin(-1)
         assert rel < 2e-2, f"sparse attention off the reference: relative error {rel:.3g}"
         last = ((x["seq_lens"] - q_len + torch.arange(q_len, device="cuda")) // B).long()  # local block L
         last_valid = sel.long().gather(-1, last.clamp(max=K - 1).expand(HI, q_len)[..., None])[..., 0]
         assert bool((last_valid == last).all()), "the local block must close every row"
         assert bool(chosen.isfinite().all()), "a selected block is not visible"
-        print(f"check {'prefill' if q_len > 16 else 'decode'} 2304: rel err {rel:.2e} ok")
+        print(f"check {'prefill' if q_len > 16 else 'decode'} {seq_len}/{q_len}: rel err {rel:.2e} ok")
 
 
-def time_ms(fn) -> float:
+def time_ms(fn, *, graph: bool = False) -> float:
+    """Median milliseconds. Runs of over a second get one warm-up and three timed runs."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    first = start.elapsed_time(end)
+    if first > 1000:
+        times = []
+        for _ in range(3):
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        return sorted(times)[1]
+    if graph:
+        return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median")
     return triton.testing.do_bench(fn, warmup=50, rep=200, return_mode="median")
 
 
@@ -82,9 +106,11 @@ def prefill_fns(x, seq_len):
         launch_block_scores(x["iq"], x["index_k_cache"], *paging, scores, max_q_len=seq_len)
         launch_topk(scores, None, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
 
+    launch = prefill_launcher(math.ceil(seq_len / B), K)
+
     def attend():
-        launch_sparse_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], sel, x["cu_seqlens_q"],
-                                x["seq_lens"], out, softmax_scale=1 / math.sqrt(D), max_q_len=seq_len)
+        launch(x["q"], x["k_cache"], x["v_cache"], x["block_table"], sel, x["cu_seqlens_q"], x["seq_lens"], out,
+               softmax_scale=1 / math.sqrt(D), max_q_len=seq_len)
 
     return select, attend
 
@@ -123,13 +149,13 @@ def dense_prefill(seq_len, backend):
     return run
 
 
-def dense_decode(seq_len):
+def dense_decode(seq_len, backend):
     q = torch.randn(1, HKV, H // HKV, D, device="cuda", dtype=torch.bfloat16)  # a group's heads as queries
     k = torch.randn(1, HKV, seq_len, D, device="cuda", dtype=torch.bfloat16)
     v = torch.randn_like(k)
 
     def run():
-        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        with sdpa_kernel(backend):
             torch.nn.functional.scaled_dot_product_attention(q, k, v)
 
     return run
@@ -147,18 +173,31 @@ def run_case(name: str) -> dict:
     kind, seq_len = CASES[name]
     x = make_inputs(seq_len, seq_len if kind == "prefill" else 1)
     select, attend = (prefill_fns if kind == "prefill" else decode_fns)(x, seq_len)
-    row = {"case": name, "select_ms": time_ms(select), "attend_ms": time_ms(attend)}
-    del x
-    if kind == "prefill":
-        row["flash_ms"] = time_ms(dense_prefill(seq_len, SDPBackend.FLASH_ATTENTION))
-        row["cudnn_ms"] = time_ms(dense_prefill(seq_len, SDPBackend.CUDNN_ATTENTION))
-    else:
-        row["flash_ms"] = time_ms(dense_decode(seq_len))
-        row["cudnn_ms"] = float("nan")
+    graph = kind == "decode"
+    row = {"case": name, "select_ms": time_ms(select, graph=graph), "attend_ms": time_ms(attend, graph=graph)}
+
+    def both():
+        select()
+        attend()
+
+    row["sum_ms"] = time_ms(both, graph=graph)
+    del x, select, attend
+    torch.cuda.empty_cache()
+    dense = dense_prefill if kind == "prefill" else dense_decode
+    for key, backend in (("flash_ms", SDPBackend.FLASH_ATTENTION), ("cudnn_ms", SDPBackend.CUDNN_ATTENTION)):
+        try:
+            row[key] = time_ms(dense(seq_len, backend), graph=graph)
+        except RuntimeError as err:  # a backend that refuses the shape is reported, not fatal
+            print(f"{name}: {key[:-3]} baseline failed: {str(err).splitlines()[0]}")
+            row[key] = float("nan")
+        torch.cuda.empty_cache()
     score_flops, attn_flops = useful_flops(kind, seq_len)
     row["score_tflops"] = score_flops / row["select_ms"] / 1e9
     row["attend_tflops"] = attn_flops / row["attend_ms"] / 1e9
-    torch.cuda.empty_cache()
+    if kind == "decode":  # bytes that must move: the index-K cache, and the selected K/V pages
+        row["select_gbs"] = seq_len * DI * 2 / row["select_ms"] / 1e6
+        row["attend_gbs"] = HKV * min(K * B, seq_len) * D * 2 * 2 / row["attend_ms"] / 1e6
+    print(json.dumps(row), flush=True)
     return row
 
 
@@ -172,16 +211,19 @@ def main() -> None:
     print(f"card: {card}  torch {torch.__version__}  triton {triton.__version__}")
     check_correctness()
     rows = [run_case(name) for name in args.cases.split(",")]
-    print(f"\n{'case':<14}{'select ms':>11}{'attend ms':>11}{'total ms':>10}{'flash ms':>10}{'cudnn ms':>10}"
-          f"{'x cudnn':>9}{'x flash':>9}{'score TF/s':>12}{'attn TF/s':>11}")
+    print(f"\ncard: {card}")
+    print(f"{'case':<14}{'select ms':>11}{'attend ms':>11}{'sum ms':>10}{'flash ms':>10}{'cudnn ms':>10}"
+          f"{'x flash':>9}{'x cudnn':>9}{'select':>14}{'attend':>14}")
     for r in rows:
-        total = r["select_ms"] + r["attend_ms"]
+        total = r["sum_ms"]
+        rate = (lambda k: f"{r[k + '_gbs']:>9.0f} GB/s") if "select_gbs" in r else (
+            lambda k: f"{r[('score' if k == 'select' else k) + '_tflops']:>8.0f} TF/s")
         print(f"{r['case']:<14}{r['select_ms']:>11.3f}{r['attend_ms']:>11.3f}{total:>10.3f}{r['flash_ms']:>10.3f}"
-              f"{r['cudnn_ms']:>10.3f}{r['cudnn_ms'] / total:>9.2f}{r['flash_ms'] / total:>9.2f}"
-              f"{r['score_tflops']:>12.1f}{r['attend_tflops']:>11.1f}")
+              f"{r['cudnn_ms']:>10.3f}{r['flash_ms'] / total:>9.2f}{r['cudnn_ms'] / total:>9.2f}"
+              f"{rate('select'):>14}{rate('attend'):>14}")
     if args.json:
-        args.json.write_text(json.dumps({"card": card, "torch": torch.__version__, "triton": triton.__version__,
-                                         "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"card": card, "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+                                         "triton": triton.__version__, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
