@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kernels.msa import layout, msa_decode, msa_prefill, reference  # noqa: E402
 from kernels.msa.attention import prefill_launcher  # noqa: E402
 from kernels.msa.decode import launch_decode_attention  # noqa: E402
+from kernels.msa.pipeline import default_blocks_per_split  # noqa: E402
 from kernels.msa.scoring import launch_block_scores, launch_decode_candidates  # noqa: E402
 from kernels.msa.topk import launch_topk  # noqa: E402
 
@@ -75,6 +76,8 @@ def check_correctness() -> None:
 
 def time_ms(fn, *, graph: bool = False) -> float:
     """Median milliseconds. Runs of over a second get one warm-up and three timed runs."""
+    fn()  # compile outside the timed runs
+    torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     fn()
@@ -122,7 +125,7 @@ def decode_fns(x, seq_len):
     sel = torch.empty(HI, 1, K, dtype=torch.int32, device="cuda")
     out = torch.empty_like(x["q"])
     paging = (x["block_table"], x["cu_seqlens_q"], x["seq_lens"])
-    per_split = max(4, triton.cdiv(n_blocks, 256))
+    per_split = default_blocks_per_split(n_blocks, 1)
 
     def select():
         cand_s, cand_i = launch_decode_candidates(x["iq"], x["index_k_cache"], *paging, max_q_len=1,
@@ -132,7 +135,7 @@ def decode_fns(x, seq_len):
 
     def attend():
         launch_decode_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], sel, seq_ids, positions,
-                                x["seq_lens"], out, softmax_scale=1 / math.sqrt(D), num_splits=4)
+                                x["seq_lens"], out, softmax_scale=1 / math.sqrt(D), num_splits=K)
 
     return select, attend
 

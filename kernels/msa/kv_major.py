@@ -27,91 +27,88 @@ PARTIAL_BYTES = 2 << 30  # partial outputs held at once; sets the token chunk
 
 @triton.jit
 def _kv_major_attn_kernel(
-    q_ptr, k_ptr, v_ptr, sel_ptr, pos_ptr, order_ptr, bucket_off_ptr, item_bucket_ptr, item_start_ptr,
-    n_items_ptr, part_ptr, lse_ptr,
+    q_ptr, k_ptr, v_ptr, sel_ptr, pos_ptr, seq_ptr, len_ptr, order_ptr, bucket_off_ptr, item_bucket_ptr,
+    item_start_ptr, n_items_ptr, part_ptr, lse_ptr,
     stride_qt, stride_qh, stride_kp, stride_kh, stride_kb, stride_vp, stride_vh, stride_vb,
     n_tokens, n_pages, scale_log2,
     G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, MT: tl.constexpr,
-    TOPK: tl.constexpr, DOT_PREC: tl.constexpr,
+    NSUB: tl.constexpr, TOPK: tl.constexpr, DOT_PREC: tl.constexpr,
 ):
     item = tl.program_id(0)
     if item >= tl.load(n_items_ptr):
         return
     bucket = tl.load(item_bucket_ptr + item)
     start = tl.load(item_start_ptr + item)
-    end = tl.load(bucket_off_ptr + bucket + 1)
+    end = tl.minimum(tl.load(bucket_off_ptr + bucket + 1), start + MT * NSUB)
     kv = bucket // n_pages
     page = (bucket % n_pages).to(tl.int64)
-    r = tl.arange(0, MT * G_P)
-    idx = start + r // G_P  # rows are (pair, query head) with the pairs of this page
-    head = r % G_P
-    row_ok = (idx < end) & (head < G)
-    pair = tl.load(order_ptr + idx, mask=row_ok, other=0).to(tl.int64)  # (kv * T + token) * TOPK + slot
-    tok = (pair // TOPK) % n_tokens
-    blk = tl.load(sel_ptr + pair, mask=row_ok, other=0)
-    pos = tl.load(pos_ptr + tok, mask=row_ok, other=0)
+    pair0 = tl.load(order_ptr + start).to(tl.int64)  # every pair here reads this page
+    tok0 = (pair0 // TOPK) % n_tokens
+    seq_len = tl.load(len_ptr + tl.load(seq_ptr + tok0))
+    blk = tl.load(sel_ptr + pair0)
     d = tl.arange(0, D)
     off = tl.arange(0, BLOCK)
-    # [R, D]
-    q = tl.load(q_ptr + tok[:, None] * stride_qt + (kv * G + head)[:, None] * stride_qh + d[None, :],
-                mask=row_ok[:, None], other=0.0)
-    valid = row_ok[:, None] & ((blk * BLOCK)[:, None] + off[None, :] <= pos[:, None])  # [R, BLOCK]
-    key_ok = tl.max(valid.to(tl.int32), axis=0) > 0  # slots past every row's position may hold garbage
-    # [BLOCK, D]
+    j = blk * BLOCK + off  # [BLOCK] absolute key positions
+    key_ok = j < seq_len  # slots past the sequence's end may hold garbage
+    # [BLOCK, D] loaded once, used by up to MT * NSUB query tokens
     k = tl.load(k_ptr + page * stride_kp + kv * stride_kh + off[:, None] * stride_kb + d[None, :],
                 mask=key_ok[:, None], other=0.0)
-    # [R, BLOCK]
-    s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * scale_log2
-    s = tl.where(valid, s, float("-inf"))
-    m = tl.max(s, axis=1)
-    m = tl.where(row_ok, m, 0.0)  # every selected block holds a visible key; padding rows stay finite
-    p = tl.exp2(s - m[:, None])
-    l = tl.sum(p, axis=1)
-    # [BLOCK, D]
     v = tl.load(v_ptr + page * stride_vp + kv * stride_vh + off[:, None] * stride_vb + d[None, :],
                 mask=key_ok[:, None], other=0.0)
-    o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / tl.where(row_ok, l, 1.0)[:, None]
-    out = pair * G + head  # partials are [pairs, G, D]
-    tl.store(part_ptr + out[:, None] * D + d[None, :], o.to(part_ptr.dtype.element_ty), mask=row_ok[:, None])
-    tl.store(lse_ptr + out, m + tl.log2(tl.where(row_ok, l, 1.0)), mask=row_ok)
+    r = tl.arange(0, MT * G_P)
+    head = r % G_P
+    for sub in range(start, end, MT):
+        idx = sub + r // G_P  # rows are (pair, query head)
+        row_ok = (idx < end) & (head < G)
+        pair = tl.load(order_ptr + idx, mask=row_ok, other=0).to(tl.int64)  # (kv * T + token) * TOPK + slot
+        tok = (pair // TOPK) % n_tokens
+        pos = tl.load(pos_ptr + tok, mask=row_ok, other=0)
+        # [R, D]
+        q = tl.load(q_ptr + tok[:, None] * stride_qt + (kv * G + head)[:, None] * stride_qh + d[None, :],
+                    mask=row_ok[:, None], other=0.0)
+        # [R, BLOCK]
+        s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * scale_log2
+        s = tl.where(row_ok[:, None] & (j[None, :] <= pos[:, None]), s, float("-inf"))
+        m = tl.where(row_ok, tl.max(s, axis=1), 0.0)  # a selected block always holds a visible key
+        p = tl.exp2(s - m[:, None])
+        l = tl.where(row_ok, tl.sum(p, axis=1), 1.0)
+        o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / l[:, None]
+        out = pair * G + head  # partials are [pairs, G, D]
+        tl.store(part_ptr + out[:, None] * D + d[None, :], o.to(part_ptr.dtype.element_ty), mask=row_ok[:, None])
+        tl.store(lse_ptr + out, m + tl.log2(l), mask=row_ok)
 
 
 @triton.jit
 def _merge_pairs_kernel(
     part_ptr, lse_ptr, sel_ptr, o_ptr, n_tokens, stride_ot, stride_oh,
-    G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, TOPK: tl.constexpr, TB: tl.constexpr,
+    G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, TOPK: tl.constexpr, K_P: tl.constexpr,
 ):
+    tok = tl.program_id(0).to(tl.int64)
     kv = tl.program_id(1)
-    r = tl.arange(0, TB * G_P)
-    tok = (tl.program_id(0) * TB + r // G_P).to(tl.int64)  # rows are (token, query head)
+    first = (kv * n_tokens + tok) * TOPK  # this (KV head, token)'s first pair; its k pairs are adjacent
+    r = tl.arange(0, K_P * G_P)
+    slot = r // G_P  # rows are (slot, query head): the token's partials, one contiguous read
     head = r % G_P
-    row_ok = (tok < n_tokens) & (head < G)
-    first = (kv * n_tokens + tok) * TOPK  # each row's token's first pair
+    used = (slot < TOPK) & (head < G)
+    used = used & (tl.load(sel_ptr + first + slot, mask=used, other=-1) >= 0)
+    lse = tl.load(lse_ptr + (first + slot) * G + head, mask=used, other=float("-inf"))  # [R]
+    lse = tl.reshape(lse, (K_P, G_P))
+    w = tl.exp2(lse - tl.max(lse, axis=0)[None, :])
+    w = w / tl.sum(w, axis=0)[None, :]  # [K_P, G_P]
     d = tl.arange(0, D)
-    m = tl.full([TB * G_P], float("-inf"), tl.float32)
-    l = tl.zeros([TB * G_P], tl.float32)
-    acc = tl.zeros([TB * G_P, D], tl.float32)
-    for i in tl.static_range(TOPK):
-        used = row_ok & (tl.load(sel_ptr + first + i, mask=row_ok, other=-1) >= 0)
-        lse = tl.load(lse_ptr + (first + i) * G + head, mask=used, other=float("-inf"))  # [R]
-        m_new = tl.maximum(m, lse)
-        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        alpha = tl.exp2(m - m_use)
-        w = tl.exp2(lse - m_use)
-        # [R, D]
-        o_i = tl.load(part_ptr + ((first + i) * G + head)[:, None] * D + d[None, :], mask=used[:, None], other=0.0)
-        acc = acc * alpha[:, None] + w[:, None] * o_i.to(tl.float32)
-        l = l * alpha + w
-        m = m_new
-    out = acc / tl.where(row_ok, l, 1.0)[:, None]
-    tl.store(o_ptr + tok[:, None] * stride_ot + (kv * G + head)[:, None] * stride_oh + d[None, :],
-             out.to(o_ptr.dtype.element_ty), mask=row_ok[:, None])
+    # [R, D]
+    part = tl.load(part_ptr + ((first + slot) * G + head)[:, None] * D + d[None, :], mask=used[:, None], other=0.0)
+    out = tl.sum(tl.reshape(part.to(tl.float32), (K_P, G_P, D)) * w[:, :, None], axis=0)  # [G_P, D]
+    heads = tl.arange(0, G_P)
+    tl.store(o_ptr + tok * stride_ot + (kv * G + heads)[:, None] * stride_oh + d[None, :],
+             out.to(o_ptr.dtype.element_ty), mask=heads[:, None] < G)
 
 
-def tokens_per_item(group_p: int) -> int:
-    """Queries of one page per program: 128 rows on the GPU, 1024 under the CPU interpreter."""
-    rows = 1024 if interpreting() else 128
-    return max(1, rows // group_p)
+def tokens_per_item(group_p: int) -> tuple[int, int]:
+    """(tokens per tile, tiles per program) of one page: 128-row tiles, four of them, on the GPU
+    (a page is loaded once per 4 x 128 rows); two 512-row tiles under the CPU interpreter."""
+    rows, tiles = (512, 2) if interpreting() else (128, 4)
+    return max(1, rows // group_p, triton.cdiv(16, group_p)), tiles
 
 
 def _work_items(keys: torch.Tensor, n_buckets: int, mt: int):
@@ -142,7 +139,7 @@ def launch_kv_major_attention(q, k_cache, v_cache, block_table, selection, cu_se
     topk = selection.shape[2]
     group = n_heads // n_kv
     group_p = triton.next_power_of_2(group)
-    mt = max(tokens_per_item(group_p), triton.cdiv(16, group_p))
+    mt, n_sub = tokens_per_item(group_p)
     per_token = n_kv * topk * group * dim * q.element_size()
     chunk = max(1, PARTIAL_BYTES // per_token)
     for a in range(0, total_q, chunk):
@@ -151,21 +148,21 @@ def launch_kv_major_attention(q, k_cache, v_cache, block_table, selection, cu_se
         pages = block_table[seq_ids[a:b].long()[None, :, None], sel.clamp_min(0).long()]
         kv_of = torch.arange(n_kv, device=q.device)[:, None, None]
         keys = torch.where(sel >= 0, kv_of * n_pages + pages, n_kv * n_pages).flatten()
-        order, bucket_off, item_bucket, item_start, n_items, max_items = _work_items(keys, n_kv * n_pages, mt)
+        order, bucket_off, item_bucket, item_start, n_items, max_items = _work_items(keys, n_kv * n_pages,
+                                                                                     mt * n_sub)
         part = layout.new_buffer((keys.numel(), group, dim), q.dtype, q.device)
         lse = layout.new_buffer((keys.numel(), group), torch.float32, q.device)
         _kv_major_attn_kernel[(max_items,)](
-            q[a:b], k_cache, v_cache, sel, positions[a:b], order, bucket_off, item_bucket, item_start,
-            n_items, part, lse,
+            q[a:b], k_cache, v_cache, sel, positions[a:b], seq_ids[a:b], seq_lens, order, bucket_off,
+            item_bucket, item_start, n_items, part, lse,
             q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
             v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
             b - a, n_pages, softmax_scale * _LOG2E,
-            G=group, G_P=group_p, D=dim, BLOCK=block, MT=mt, TOPK=topk, DOT_PREC=dot_precision(q.dtype),
-            num_warps=8 if mt * group_p >= 128 else 4,
+            G=group, G_P=group_p, D=dim, BLOCK=block, MT=mt, NSUB=n_sub, TOPK=topk,
+            DOT_PREC=dot_precision(q.dtype), num_warps=8 if mt * group_p >= 128 else 4,
         )
-        tb = max(1, (1024 if interpreting() else 64) // group_p)
-        _merge_pairs_kernel[(triton.cdiv(b - a, tb), n_kv)](
+        _merge_pairs_kernel[(b - a, n_kv)](
             part, lse, sel, out[a:b], b - a, out.stride(0), out.stride(1),
-            G=group, G_P=group_p, D=dim, TOPK=topk, TB=tb, num_warps=4,
+            G=group, G_P=group_p, D=dim, TOPK=topk, K_P=triton.next_power_of_2(topk), num_warps=8,
         )
     return out

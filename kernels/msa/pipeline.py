@@ -54,6 +54,12 @@ def msa_select(
                        init_blocks=init_blocks, local_blocks=local_blocks)
 
 
+def default_blocks_per_split(max_blocks: int, num_seqs: int) -> int:
+    """Enough splits to fill a GPU (about 256 programs), but at least 16 blocks a split so the
+    merge ranks few candidates (15 per split at M3's top-16)."""
+    return max(16, triton.cdiv(max_blocks, max(1, 256 // max(1, num_seqs))))
+
+
 def msa_decode_select(
     iq: torch.Tensor,
     index_k_cache: torch.Tensor,
@@ -79,7 +85,7 @@ def msa_decode_select(
         fail(f"a sequence has {info.max_q_len} new tokens; decode takes at most {MAX_DECODE_TOKENS} per "
              "sequence: use msa_select / msa_prefill for longer chunks")
     if blocks_per_split is None:
-        blocks_per_split = max(4, triton.cdiv(info.max_blocks, max(1, 256 // max(1, info.num_seqs))))
+        blocks_per_split = default_blocks_per_split(info.max_blocks, info.num_seqs)
     if blocks_per_split < 1:
         fail(f"blocks_per_split={blocks_per_split}; it must be >= 1")
     cand_s, cand_i = launch_decode_candidates(
@@ -155,7 +161,7 @@ def msa_decode(
     local_blocks: int = 1,
     softmax_scale: float | None = None,
     blocks_per_split: int | None = None,
-    num_splits: int = 4,
+    num_splits: int = 16,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One MSA layer's attention for 1..16 new tokens per sequence: (out, selection).
 

@@ -30,8 +30,10 @@ from .layout import interpreting
 def _pool_page_group(
     q, pos, ik_ptr, bt_row_ptr, b0, last_blk, seq_len, stride_kp, stride_kb, sm_scale,
     R: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr, BPI: tl.constexpr, DOT_PREC: tl.constexpr,
+    CAUSAL: tl.constexpr = True,
 ):
-    """Block-max scores of `BPI` consecutive blocks starting at `b0`: `[R, BPI]`."""
+    """Block-max scores of `BPI` consecutive blocks starting at `b0`: `[R, BPI]`. Without
+    CAUSAL the caller promises every key lies at or before every row's position."""
     n = tl.arange(0, BPI * BLOCK)
     blk = b0 + n // BLOCK
     off = n % BLOCK
@@ -43,9 +45,10 @@ def _pool_page_group(
     k = tl.load(ik_ptr + page[:, None] * stride_kp + off[:, None] * stride_kb + d[None, :],
                 mask=live[:, None], other=0.0)
     # [R, N]
-    s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * sm_scale
-    s = tl.where(j[None, :] <= pos[:, None], s, float("-inf"))
-    return tl.max(tl.reshape(s, (R, BPI, BLOCK)), axis=2)
+    s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC)
+    if CAUSAL:
+        s = tl.where(j[None, :] <= pos[:, None], s, float("-inf"))
+    return tl.max(tl.reshape(s, (R, BPI, BLOCK)), axis=2) * sm_scale
 
 
 @triton.jit
@@ -64,7 +67,7 @@ def _block_scores_kernel(
     HI: tl.constexpr, HI_P: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr,
     BQ: tl.constexpr, BPI: tl.constexpr, DOT_PREC: tl.constexpr,
 ):
-    tile = tl.program_id(0)
+    tile = tl.num_programs(0) - 1 - tl.program_id(0)  # the longest rows first
     seq = tl.program_id(1)
     q0 = tl.load(cu_ptr + seq)
     q_len = tl.load(cu_ptr + seq + 1) - q0
@@ -81,14 +84,20 @@ def _block_scores_kernel(
     c = tl.arange(0, BPI)
     out_row = head.to(tl.int64) * stride_oh + (q0 + tok).to(tl.int64) * stride_ot  # [R]
     bt_row = bt_ptr + seq.to(tl.int64) * stride_bs
-    for b0 in range(0, n_blocks_out, BPI):
-        if b0 <= last_blk:
-            pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
-                                      sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC)
-        else:
-            pooled = tl.full((BQ * HI_P, BPI), float("-inf"), tl.float32)
+    full_end = (seq_len - q_len + tile * BQ) // BLOCK // BPI * BPI  # groups wholly before the tile
+    for b0 in range(0, full_end, BPI):
+        pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
+                                  sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC, CAUSAL=False)
+        tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=row_ok[:, None])
+    for b0 in range(full_end, last_blk + 1, BPI):
+        pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
+                                  sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC)
         ok = row_ok[:, None] & ((b0 + c) < n_blocks_out)[None, :]
         tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=ok)
+    hidden = tl.full((BQ * HI_P, BPI), float("-inf"), tl.float32)
+    for b0 in range((last_blk // BPI + 1) * BPI, n_blocks_out, BPI):  # blocks past the tile: -inf
+        ok = row_ok[:, None] & ((b0 + c) < n_blocks_out)[None, :]
+        tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], hidden, mask=ok)
 
 
 @triton.jit
@@ -151,10 +160,13 @@ def blocks_per_iteration(block_size: int) -> int:
     return 4 if interpreting() else 1
 
 
+SCORING_ROWS = 128
+
+
 def query_rows_per_tile() -> int:
-    """(token, index head) rows per prefill program: 64 on the GPU, 1024 under the CPU
+    """(token, index head) rows per prefill program: SCORING_ROWS on the GPU, 1024 under the CPU
     interpreter, whose cost is per operation rather than per element."""
-    return 1024 if interpreting() else 64
+    return 1024 if interpreting() else SCORING_ROWS
 
 
 def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out, *, max_q_len):
@@ -172,7 +184,7 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
         block_table.stride(0), out.stride(0), out.stride(1),
         out.shape[2], 1.0 / math.sqrt(dim),
         HI=n_heads, HI_P=heads_p, DI=dim, BLOCK=block, BQ=bq, BPI=blocks_per_iteration(block),
-        DOT_PREC=dot_precision(iq.dtype), num_warps=4,
+        DOT_PREC=dot_precision(iq.dtype), num_warps=4 if bq * heads_p <= 64 else 8,
     )
     return out
 
