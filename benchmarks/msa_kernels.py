@@ -26,7 +26,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kernels.msa import layout, msa_decode, msa_prefill, reference, scoring  # noqa: E402
+from kernels.msa import kv_major, layout, msa_decode, msa_prefill, reference, scoring  # noqa: E402
 from kernels.msa.attention import prefill_launcher  # noqa: E402
 from kernels.msa.decode import launch_decode_attention  # noqa: E402
 from kernels.msa.pipeline import default_blocks_per_split  # noqa: E402
@@ -200,7 +200,7 @@ def run_case(name: str) -> dict:
     if kind == "decode":  # bytes that must move: the index-K cache, and the selected K/V pages
         row["select_gbs"] = seq_len * DI * 2 / row["select_ms"] / 1e6
         row["attend_gbs"] = HKV * min(K * B, seq_len) * D * 2 * 2 / row["attend_ms"] / 1e6
-    print(json.dumps(row), flush=True)
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     return row
 
 
@@ -208,11 +208,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--scoring-rows", type=int, help="rows per scoring tile (tuning)")
+    parser.add_argument("--scoring", help="scoring tile as ROWS,WARPS (tuning)")
+    parser.add_argument("--kv-tile", help="KV-major tile as ROWS,TILES,WARPS (tuning)")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check (tuning only)")
     args = parser.parse_args()
-    if args.scoring_rows:
-        scoring.SCORING_ROWS = args.scoring_rows
+    if args.scoring:
+        scoring.SCORING_ROWS, scoring.SCORING_WARPS = (int(v) for v in args.scoring.split(","))
+    if args.kv_tile:
+        kv_major.GPU_TILE = tuple(int(v) for v in args.kv_tile.split(","))
     layout.new_buffer = lambda shape, dtype, device: torch.empty(shape, dtype=dtype, device=device)
     card = torch.cuda.get_device_name()
     print(f"card: {card}  torch {torch.__version__}  triton {triton.__version__}")

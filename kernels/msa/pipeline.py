@@ -55,9 +55,9 @@ def msa_select(
 
 
 def default_blocks_per_split(max_blocks: int, num_seqs: int) -> int:
-    """Enough splits to fill a GPU (about 256 programs), but at least 16 blocks a split so the
+    """Enough splits to fill a GPU (about 256 programs), but at least 8 blocks a split so the
     merge ranks few candidates (15 per split at M3's top-16)."""
-    return max(16, triton.cdiv(max_blocks, max(1, 256 // max(1, num_seqs))))
+    return max(8, triton.cdiv(max_blocks, max(1, 256 // max(1, num_seqs))))
 
 
 def msa_decode_select(
