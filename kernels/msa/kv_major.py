@@ -23,7 +23,7 @@ from .scoring import dot_precision
 
 _LOG2E = 1.4426950408889634
 PARTIAL_BYTES = 2 << 30  # partial outputs held at once; sets the token chunk
-GPU_TILE = (128, 4, 8)  # rows per tile, tiles per program (one page load), warps
+GPU_TILE = (64, 8, 4)  # rows per tile, tiles per program (one page load), warps; see docs/benchmarks.md
 
 
 @triton.jit
@@ -106,8 +106,8 @@ def _merge_pairs_kernel(
 
 
 def tokens_per_item(group_p: int) -> tuple[int, int]:
-    """(tokens per tile, tiles per program) of one page: 128-row tiles, four of them, on the GPU
-    (a page is loaded once per 4 x 128 rows); two 512-row tiles under the CPU interpreter."""
+    """(tokens per tile, tiles per program) of one page: GPU_TILE on the GPU (a page is loaded
+    once per program); two 512-row tiles under the CPU interpreter."""
     rows, tiles = (512, 2) if interpreting() else GPU_TILE[:2]
     return max(1, rows // group_p, triton.cdiv(16, group_p)), tiles
 
@@ -160,7 +160,7 @@ def launch_kv_major_attention(q, k_cache, v_cache, block_table, selection, cu_se
             v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
             b - a, n_pages, softmax_scale * _LOG2E,
             G=group, G_P=group_p, D=dim, BLOCK=block, MT=mt, NSUB=n_sub, TOPK=topk,
-            DOT_PREC=dot_precision(q.dtype), num_warps=GPU_TILE[2] if mt * group_p >= 128 else 4,
+            DOT_PREC=dot_precision(q.dtype), num_warps=GPU_TILE[2],
         )
         _merge_pairs_kernel[(b - a, n_kv)](
             part, lse, sel, out[a:b], b - a, out.stride(0), out.stride(1),

@@ -161,7 +161,7 @@ def blocks_per_iteration(block_size: int) -> int:
 
 
 SCORING_ROWS = 128  # GPU tile: (token, index head) rows and warps; benchmarks/msa_kernels.py tunes them
-SCORING_WARPS = 8
+SCORING_WARPS = 4
 
 
 def query_rows_per_tile() -> int:
@@ -185,7 +185,7 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
         block_table.stride(0), out.stride(0), out.stride(1),
         out.shape[2], 1.0 / math.sqrt(dim),
         HI=n_heads, HI_P=heads_p, DI=dim, BLOCK=block, BQ=bq, BPI=blocks_per_iteration(block),
-        DOT_PREC=dot_precision(iq.dtype), num_warps=SCORING_WARPS if bq * heads_p > 64 else 4,
+        DOT_PREC=dot_precision(iq.dtype), num_warps=SCORING_WARPS,
     )
     return out
 
