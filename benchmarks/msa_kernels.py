@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--scoring", help="scoring tile as ROWS,WARPS (tuning)")
-    parser.add_argument("--kv-tile", help="KV-major tile as ROWS,TILES,WARPS (tuning)")
+    parser.add_argument("--kv-tile", help="KV-major tile as ROWS,TILES,WARPS,STAGES (tuning)")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check (tuning only)")
     args = parser.parse_args()
     if args.scoring:

@@ -23,7 +23,7 @@ from .scoring import dot_precision
 
 _LOG2E = 1.4426950408889634
 PARTIAL_BYTES = 2 << 30  # partial outputs held at once; sets the token chunk
-GPU_TILE = (64, 8, 4)  # rows per tile, tiles per program (one page load), warps; see docs/benchmarks.md
+GPU_TILE = (64, 8, 4, 1)  # rows per tile, tiles per program (one page load), warps, stages; see docs/benchmarks.md
 
 
 @triton.jit
@@ -33,7 +33,7 @@ def _kv_major_attn_kernel(
     stride_qt, stride_qh, stride_kp, stride_kh, stride_kb, stride_vp, stride_vh, stride_vb,
     n_tokens, n_pages, scale_log2,
     G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, MT: tl.constexpr,
-    NSUB: tl.constexpr, TOPK: tl.constexpr, DOT_PREC: tl.constexpr,
+    NSUB: tl.constexpr, TOPK: tl.constexpr, DOT_PREC: tl.constexpr, STAGES: tl.constexpr,
 ):
     item = tl.program_id(0)
     if item >= tl.load(n_items_ptr):
@@ -58,7 +58,7 @@ def _kv_major_attn_kernel(
                 mask=key_ok[:, None], other=0.0)
     r = tl.arange(0, MT * G_P)
     head = r % G_P
-    for sub in range(start, end, MT):
+    for sub in tl.range(start, end, MT, num_stages=STAGES):
         idx = sub + r // G_P  # rows are (pair, query head)
         row_ok = (idx < end) & (head < G)
         pair = tl.load(order_ptr + idx, mask=row_ok, other=0).to(tl.int64)  # (kv * T + token) * TOPK + slot
@@ -160,7 +160,7 @@ def launch_kv_major_attention(q, k_cache, v_cache, block_table, selection, cu_se
             v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
             b - a, n_pages, softmax_scale * _LOG2E,
             G=group, G_P=group_p, D=dim, BLOCK=block, MT=mt, NSUB=n_sub, TOPK=topk,
-            DOT_PREC=dot_precision(q.dtype), num_warps=GPU_TILE[2],
+            DOT_PREC=dot_precision(q.dtype), STAGES=GPU_TILE[3], num_warps=GPU_TILE[2],
         )
         _merge_pairs_kernel[(b - a, n_kv)](
             part, lse, sel, out[a:b], b - a, out.stride(0), out.stride(1),

@@ -16,7 +16,7 @@ import triton.language as tl
 
 from . import layout
 
-from .layout import check_tensor, fail
+from .layout import check_tensor, fail, interpreting
 
 _NO_ID = 2**30
 
@@ -83,7 +83,7 @@ def launch_topk(
     if n_rows == 0:
         return out
     n_pad = triton.next_power_of_2(max(n_cand, 1))
-    rows = max(1, min(64, 4096 // n_pad))
+    rows = max(1, min(64, (4096 if interpreting() else 2048) // n_pad))  # long rows: one per program
     grid = (triton.cdiv(n_rows, rows),)
     _topk_kernel[grid](
         scores, ids if ids is not None else scores, positions, out,
