@@ -21,10 +21,9 @@ import triton.language as tl
 from . import layout
 
 from .layout import FLOAT_DTYPES, check_batch, check_block_size, check_head_dim, check_tensor, fail
-from .layout import interpreting
+from .layout import LOG2E, BatchInfo, interpreting
 from .scoring import dot_precision
 
-_LOG2E = 1.4426950408889634
 SCHEDULES = ("tile", "kv_major")
 log = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ def launch_sparse_attention(q, k_cache, v_cache, block_table, selection, cu_seql
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
         block_table.stride(0), selection.stride(0), selection.stride(1), out.stride(0), out.stride(1),
-        softmax_scale * _LOG2E,
+        softmax_scale * LOG2E,
         G=group, G_P=group_p, D=dim, BLOCK=block, BT=bt, TOPK=topk, K_P=triton.next_power_of_2(topk),
         DOT_PREC=dot_precision(q.dtype), num_warps=4 if dim <= 64 else 8,
     )
@@ -160,6 +159,16 @@ def check_selection_tensor(selection: torch.Tensor, n_kv: int, total_q: int, dev
         fail(f"selection has shape {tuple(selection.shape)}; it must be [kv_heads={n_kv}, tokens={total_q}, k]")
 
 
+def check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection,
+                         block_size) -> BatchInfo:
+    """Validate every argument of a sparse-attention call (prefill or decode)."""
+    block = check_attention_inputs(q, k_cache, v_cache, block_size)
+    info = check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens,
+                       total_q=q.shape[0], block_size=block, num_pages=k_cache.shape[0], device=q.device)
+    check_selection_tensor(selection, k_cache.shape[1], q.shape[0], q.device)
+    return info
+
+
 def msa_sparse_attention(
     q: torch.Tensor,
     k_cache: torch.Tensor,
@@ -184,10 +193,7 @@ def msa_sparse_attention(
                     most k blocks) or "kv_major" (pairs grouped by page, for long contexts).
     Returns `[T, H, D]` in q's dtype. Keys of a selected block past the query are masked.
     """
-    block = check_attention_inputs(q, k_cache, v_cache, block_size)
-    info = check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens,
-                       total_q=q.shape[0], block_size=block, num_pages=k_cache.shape[0], device=q.device)
-    check_selection_tensor(selection, k_cache.shape[1], q.shape[0], q.device)
+    info = check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection, block_size)
     scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(q.shape[2])
     out = layout.new_buffer(q.shape, q.dtype, q.device)
     launch = prefill_launcher(info.max_blocks, selection.shape[2], schedule)

@@ -17,11 +17,10 @@ import triton
 import triton.language as tl
 
 from . import layout
-from .attention import check_attention_inputs, check_selection_tensor
-from .layout import check_batch, fail, interpreting, token_positions
+from .attention import check_attention_call
+from .layout import LOG2E, fail, interpreting, token_positions
 from .scoring import dot_precision
 
-_LOG2E = 1.4426950408889634
 
 
 @triton.jit
@@ -141,7 +140,7 @@ def launch_decode_attention(q, k_cache, v_cache, block_table, selection, seq_ids
         v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
         block_table.stride(0), selection.stride(0), selection.stride(1),
         target.stride(0), target.stride(1), stride_split, lse.stride(0), lse.stride(1),
-        softmax_scale * _LOG2E,
+        softmax_scale * LOG2E,
         G=group, G_P=max(16, triton.next_power_of_2(group)), D=dim, BLOCK=block, SLOTS=slots,
         TOPK=topk, SLOTS_PER_SPLIT=per_split, NUM_SPLITS=num_splits, DOT_PREC=dot_precision(q.dtype),
         num_warps=4 if dim <= 64 else 8,
@@ -167,7 +166,7 @@ def msa_decode_attention(
     selection: torch.Tensor,
     *,
     softmax_scale: float | None = None,
-    num_splits: int = 4,
+    num_splits: int = 16,
     block_size: int | None = None,
 ) -> torch.Tensor:
     """Sparse attention for decode, split over each token's selected blocks.
@@ -176,10 +175,7 @@ def msa_decode_attention(
     blocks per (token, KV head) run in parallel and merge by log-sum-exp. Any number of tokens
     per sequence works; it pays off for a few tokens over long contexts.
     """
-    block = check_attention_inputs(q, k_cache, v_cache, block_size)
-    check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens,
-                total_q=q.shape[0], block_size=block, num_pages=k_cache.shape[0], device=q.device)
-    check_selection_tensor(selection, k_cache.shape[1], q.shape[0], q.device)
+    check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection, block_size)
     if num_splits < 1:
         fail(f"num_splits={num_splits}; it must be >= 1")
     scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(q.shape[2])

@@ -18,10 +18,9 @@ import triton
 import triton.language as tl
 
 from . import layout
-from .layout import interpreting, token_positions
+from .layout import LOG2E, interpreting, token_positions
 from .scoring import dot_precision
 
-_LOG2E = 1.4426950408889634
 PARTIAL_BYTES = 2 << 30  # partial outputs held at once; sets the token chunk
 GPU_TILE = (64, 8, 4, 1)  # rows per tile, tiles per program (one page load), warps, stages; see docs/benchmarks.md
 
@@ -158,7 +157,7 @@ def launch_kv_major_attention(q, k_cache, v_cache, block_table, selection, cu_se
             item_bucket, item_start, n_items, part, lse,
             q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
             v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-            b - a, n_pages, softmax_scale * _LOG2E,
+            b - a, n_pages, softmax_scale * LOG2E,
             G=group, G_P=group_p, D=dim, BLOCK=block, MT=mt, NSUB=n_sub, TOPK=topk,
             DOT_PREC=dot_precision(q.dtype), STAGES=GPU_TILE[3], num_warps=GPU_TILE[2],
         )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+LOG2E = 1.4426950408889634  # softmax runs in base 2: exp(x) = exp2(x * LOG2E)
 
 
 @dataclass(frozen=True)
