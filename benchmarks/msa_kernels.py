@@ -179,12 +179,15 @@ def run_case(name: str) -> dict:
     graph = kind == "decode"
     row = {"case": name, "select_ms": time_ms(select, graph=graph), "attend_ms": time_ms(attend, graph=graph)}
 
+    steps = [select, attend]
+
     def both():
-        select()
-        attend()
+        for step in steps:
+            step()
 
     row["sum_ms"] = time_ms(both, graph=graph)
-    x.clear()  # free our buffers before the dense baselines allocate theirs
+    steps.clear()  # free our buffers before the dense baselines allocate theirs
+    del x, select, attend
     torch.cuda.empty_cache()
     dense = dense_prefill if kind == "prefill" else dense_decode
     for key, backend in (("flash_ms", SDPBackend.FLASH_ATTENTION), ("cudnn_ms", SDPBackend.CUDNN_ATTENTION)):
