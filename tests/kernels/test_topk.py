@@ -56,3 +56,11 @@ def test_all_zero_index_branch_through_the_prefill_kernels(device):
     sel = msa_select(batch.iq, batch.index_k_cache, *batch.paging)
     assert sel[0, -1].tolist() == list(range(15)) + [17]
     assert sel[0, 0].tolist() == list(range(15)) + [16]  # position 2048: 17 blocks visible, L = 16
+
+
+def test_negative_zero_ties_with_positive_zero(device):
+    scores = torch.tensor([[[0.0, -0.0, 0.0, -0.0, -1.0, 0.0]]], device=device)
+    scores[0, 0, 0] = -0.0  # block 0 holds -0.0: still the lowest id among the tied zeros
+    positions = torch.tensor([5 * 16], dtype=torch.int32, device=device)
+    sel = msa_topk(scores, positions, block_size=16, topk=3)
+    assert sel[0, 0].tolist() == [0, 1, 5]
