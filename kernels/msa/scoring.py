@@ -38,16 +38,12 @@ def _pool_page_group(
     blk = b0 + n // BLOCK
     off = n % BLOCK
     j = blk * BLOCK + off  # [N] absolute key positions
+    live = (blk <= last_blk) & (j < seq_len)
+    page = tl.load(bt_row_ptr + blk, mask=live, other=0).to(tl.int64)
     d = tl.arange(0, DI)
-    tile = off[:, None] * stride_kb + d[None, :]  # [N, DI] offsets inside a page
-    if BPI == 1 and not CAUSAL:  # one whole visible page: scalar page address, no masks
-        page = tl.load(bt_row_ptr + b0).to(tl.int64)
-        k = tl.load(ik_ptr + page * stride_kp + tile)
-    else:
-        live = (blk <= last_blk) & (j < seq_len)
-        page = tl.load(bt_row_ptr + blk, mask=live, other=0).to(tl.int64)
-        # [N, DI]
-        k = tl.load(ik_ptr + page[:, None] * stride_kp + tile, mask=live[:, None], other=0.0)
+    # [N, DI]
+    k = tl.load(ik_ptr + page[:, None] * stride_kp + off[:, None] * stride_kb + d[None, :],
+                mask=live[:, None], other=0.0)
     # [R, N]
     s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC)
     if CAUSAL:

@@ -2,11 +2,10 @@
 
 One kernel serves two callers. In prefill it reads a row of block scores per (index head,
 query) and ranks the block ids themselves; in decode it merges the per-split candidate lists
-(score, block id) that the split scoring kernel wrote. Ranking is an unrolled k-step arg-max
-over one int64 key per candidate (the score's bits made monotonic in the high word, 2^31 - 1 -
-block id in the low word): one reduction a step, and ties go to the lower id whatever order the
-candidates arrive in. Forced blocks (`init_blocks` sinks and `local_blocks` ending with the
-query's own block L) are placed around the ranked ones.
+(score, block id) that the split scoring kernel wrote. Ranking is an unrolled k-step
+arg-max: each step takes the best score and, among equal scores, the lowest block id, so ties
+go to the lower id whatever order the candidates arrive in. Forced blocks (`init_blocks` sinks
+and `local_blocks` ending with the query's own block L) are placed around the ranked ones.
 """
 
 from __future__ import annotations
@@ -46,21 +45,18 @@ def _topk_kernel(
     else:
         ids = tl.zeros([ROWS, N_P], dtype=tl.int32) + cols[None, :]
     rankable = in_row & (ids >= INIT) & (ids <= last[:, None] - LOCAL)
-    # One int64 key per candidate orders by score, then by LOWER id: the float's bits made
-    # monotonic as a signed int in the high word, 2^31 - 1 - id in the low word.
-    score = tl.where(score == 0.0, 0.0, score)  # -0.0 ties with +0.0, as floats do
-    bits = score.to(tl.int32, bitcast=True)
-    bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
-    key = (bits.to(tl.int64) << 32) | (2147483647 - ids).to(tl.int64)
-    key = tl.where(rankable, key, -9223372036854775807)
+    key = tl.where(rankable, score, float("-inf"))
+    ids = tl.where(rankable, ids, 2**30)
 
     slots = tl.arange(0, K_P)[None, :]  # [1, K_P]
     out = tl.zeros([ROWS, K_P], dtype=tl.int32) + tl.where(slots < INIT, slots, -1)
     for i in tl.static_range(TOPK - INIT - LOCAL):
         best = tl.max(key, axis=1)  # [R]
-        pick = (2147483647 - (best & 0xFFFFFFFF)).to(tl.int32)
+        pick = tl.min(tl.where(key == best[:, None], ids, 2**30), axis=1)  # lowest id among ties
         out = tl.where(slots == INIT + i, pick[:, None], out)
-        key = tl.where(key == best[:, None], -9223372036854775807, key)
+        taken = ids == pick[:, None]
+        key = tl.where(taken, float("-inf"), key)
+        ids = tl.where(taken, 2**30, ids)
     local = last[:, None] - (TOPK - 1 - slots)  # slot TOPK-1 holds L
     out = tl.where(slots >= TOPK - LOCAL, local, out)
     dense = (last + 1 <= TOPK)[:, None]  # every visible block fits: 0 .. L, then -1
