@@ -30,7 +30,8 @@ from kernels.msa import kv_major, layout, msa_decode, msa_prefill, reference, sc
 from kernels.msa.attention import prefill_launcher  # noqa: E402
 from kernels.msa.decode import launch_decode_attention  # noqa: E402
 from kernels.msa.pipeline import default_blocks_per_split  # noqa: E402
-from kernels.msa.scoring import launch_block_scores, launch_decode_candidates  # noqa: E402
+from kernels.msa import pipeline  # noqa: E402
+from kernels.msa.scoring import launch_block_scores, launch_candidates, query_rows_per_tile  # noqa: E402
 from kernels.msa.topk import launch_topk  # noqa: E402
 
 H, HKV, D, HI, DI, B, K = 64, 4, 128, 4, 128, 128, 16
@@ -99,13 +100,21 @@ def time_ms(fn, *, graph: bool = False) -> float:
 
 
 def prefill_fns(x, seq_len):
-    scores = torch.empty(HI, seq_len, math.ceil(seq_len / B), dtype=torch.float32, device="cuda")
+    n_blocks = math.ceil(seq_len / B)
+    scores = None if pipeline.FUSED_PREFILL_TOPK else torch.empty(HI, seq_len, n_blocks, device="cuda")
     positions = torch.arange(seq_len, dtype=torch.int32, device="cuda")
     sel = torch.empty(HI, seq_len, K, dtype=torch.int32, device="cuda")
     out = torch.empty_like(x["q"])
     paging = (x["block_table"], x["cu_seqlens_q"], x["seq_lens"])
 
-    def select():
+    def select():  # the same path as msa_select
+        if pipeline.FUSED_PREFILL_TOPK:
+            cand_s, cand_i = launch_candidates(x["iq"], x["index_k_cache"], *paging, max_q_len=seq_len,
+                                               max_blocks=n_blocks, blocks_per_split=n_blocks,
+                                               topk=K, init_blocks=0, local_blocks=1,
+                                               tokens_per_tile=query_rows_per_tile() // HI)
+            launch_topk(cand_s, cand_i, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
+            return
         launch_block_scores(x["iq"], x["index_k_cache"], *paging, scores, max_q_len=seq_len)
         launch_topk(scores, None, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
 
@@ -128,7 +137,7 @@ def decode_fns(x, seq_len):
     per_split = default_blocks_per_split(n_blocks, 1)
 
     def select():
-        cand_s, cand_i = launch_decode_candidates(x["iq"], x["index_k_cache"], *paging, max_q_len=1,
+        cand_s, cand_i = launch_candidates(x["iq"], x["index_k_cache"], *paging, max_q_len=1,
                                                   max_blocks=n_blocks, blocks_per_split=per_split, topk=K,
                                                   init_blocks=0, local_blocks=1)
         launch_topk(cand_s, cand_i, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
@@ -214,9 +223,12 @@ def main() -> None:
     parser.add_argument("--scoring", help="scoring tile as ROWS,WARPS (tuning)")
     parser.add_argument("--kv-tile", help="KV-major tile as ROWS,TILES,WARPS,STAGES (tuning)")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check (tuning only)")
+    parser.add_argument("--unfused-select", action="store_true", help="block-score tensor + top-k (A/B)")
     args = parser.parse_args()
     if args.scoring:
         scoring.SCORING_ROWS, scoring.SCORING_WARPS = (int(v) for v in args.scoring.split(","))
+    if args.unfused_select:
+        pipeline.FUSED_PREFILL_TOPK = False
     if args.kv_tile:
         kv_major.GPU_TILE = tuple(int(v) for v in args.kv_tile.split(","))
     layout.new_buffer = lambda shape, dtype, device: torch.empty(shape, dtype=dtype, device=device)

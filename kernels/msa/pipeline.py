@@ -20,10 +20,11 @@ from . import layout
 from .attention import check_attention_inputs, prefill_launcher
 from .decode import launch_decode_attention
 from .layout import FLOAT_DTYPES, check_batch, check_tensor, fail, token_positions
-from .scoring import check_index_inputs, launch_block_scores, launch_decode_candidates
+from .scoring import check_index_inputs, launch_block_scores, launch_candidates, query_rows_per_tile
 from .topk import check_selection_params, launch_topk
 
 MAX_DECODE_TOKENS = 16
+FUSED_PREFILL_TOPK = True  # prefill selection keeps block scores on chip (no [Hi, T, NB] tensor)
 
 
 def msa_select(
@@ -46,10 +47,19 @@ def msa_select(
     check_selection_params(topk, init_blocks, local_blocks)
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
     n_heads, total_q = iq.shape[1], iq.shape[0]
-    scores = layout.new_buffer((n_heads, total_q, info.max_blocks), torch.float32, iq.device)
-    launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, scores, max_q_len=info.max_q_len)
     _, positions = token_positions(cu_seqlens_q, seq_lens, total_q)
     out = layout.new_buffer((n_heads, total_q, topk), torch.int32, iq.device)
+    if FUSED_PREFILL_TOPK:
+        cand_s, cand_i = launch_candidates(
+            iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, max_q_len=info.max_q_len,
+            max_blocks=info.max_blocks, blocks_per_split=max(1, info.max_blocks), topk=topk,
+            init_blocks=init_blocks, local_blocks=local_blocks,
+            tokens_per_tile=max(1, query_rows_per_tile() // triton.next_power_of_2(n_heads)),
+        )
+        return launch_topk(cand_s, cand_i, positions, out, block_size=block, topk=topk,
+                           init_blocks=init_blocks, local_blocks=local_blocks)
+    scores = layout.new_buffer((n_heads, total_q, info.max_blocks), torch.float32, iq.device)
+    launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, scores, max_q_len=info.max_q_len)
     return launch_topk(scores, None, positions, out, block_size=block, topk=topk,
                        init_blocks=init_blocks, local_blocks=local_blocks)
 
@@ -88,7 +98,7 @@ def msa_decode_select(
         blocks_per_split = default_blocks_per_split(info.max_blocks, info.num_seqs)
     if blocks_per_split < 1:
         fail(f"blocks_per_split={blocks_per_split}; it must be >= 1")
-    cand_s, cand_i = launch_decode_candidates(
+    cand_s, cand_i = launch_candidates(
         iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, max_q_len=info.max_q_len,
         max_blocks=info.max_blocks, blocks_per_split=blocks_per_split,
         topk=topk, init_blocks=init_blocks, local_blocks=local_blocks,
