@@ -223,12 +223,12 @@ def main() -> None:
     parser.add_argument("--scoring", help="scoring tile as ROWS,WARPS (tuning)")
     parser.add_argument("--kv-tile", help="KV-major tile as ROWS,TILES,WARPS,STAGES (tuning)")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness check (tuning only)")
-    parser.add_argument("--unfused-select", action="store_true", help="block-score tensor + top-k (A/B)")
+    parser.add_argument("--fused-select", action="store_true", help="prefill selection without the block-score tensor (A/B)")
     args = parser.parse_args()
     if args.scoring:
         scoring.SCORING_ROWS, scoring.SCORING_WARPS = (int(v) for v in args.scoring.split(","))
-    if args.unfused_select:
-        pipeline.FUSED_PREFILL_TOPK = False
+    if args.fused_select:
+        pipeline.FUSED_PREFILL_TOPK = True
     if args.kv_tile:
         kv_major.GPU_TILE = tuple(int(v) for v in args.kv_tile.split(","))
     layout.new_buffer = lambda shape, dtype, device: torch.empty(shape, dtype=dtype, device=device)

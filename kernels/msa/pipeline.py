@@ -24,7 +24,10 @@ from .scoring import check_index_inputs, launch_block_scores, launch_candidates,
 from .topk import check_selection_params, launch_topk
 
 MAX_DECODE_TOKENS = 16
-FUSED_PREFILL_TOPK = True  # prefill selection keeps block scores on chip (no [Hi, T, NB] tensor)
+# Prefill selection through the candidates kernel (block scores kept on chip, no [Hi, T, NB]
+# tensor) instead of block scores + top-k: 41 vs 24 ms at 128K on an H200 (docs/benchmarks.md),
+# the per-block insertion costs more than the tensor it saves. Kept for memory-bound uses.
+FUSED_PREFILL_TOPK = False
 
 
 def msa_select(

@@ -33,3 +33,16 @@ def test_prefill_matches_reference_pipeline_exactly_in_fp32(device):
     assert same.float().mean() > 0.99, "selection sets differ beyond rounding near-ties"
     rows = same.all(0)
     assert_close(out[rows], ref_out[rows], torch.float32)
+
+
+@pytest.mark.parametrize("init,local", [(0, 1), (1, 2)])
+def test_fused_prefill_selection_equals_block_scores_then_topk(init, local, monkeypatch, device):
+    """The on-chip alternative (candidates kernel over query tiles) selects the same blocks."""
+    from kernels.msa import msa_select, pipeline
+
+    batch = make_batch([700, 333, 20], [700, 50, 20], kv_heads=2, index_dim=64, block=16, device=device)
+    kwargs = dict(topk=6, init_blocks=init, local_blocks=local)
+    unfused = msa_select(batch.iq, batch.index_k_cache, *batch.paging, **kwargs)
+    monkeypatch.setattr(pipeline, "FUSED_PREFILL_TOPK", True)
+    fused = msa_select(batch.iq, batch.index_k_cache, *batch.paging, **kwargs)
+    assert torch.equal(fused.cpu(), unfused.cpu())
