@@ -1,0 +1,72 @@
+"""The MiniMax-M3 building blocks as plain functions on tensors (MSA.md §7).
+
+Norms, partial rotary embedding, the SwiGLU-OAI activation and the MoE router/expert mix are
+free functions over explicit weights, so the model module stays a readable wiring diagram and
+each piece is tested against the `transformers` implementation on its own.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def gemma_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """`x * rsqrt(mean(x^2) + eps) * (1 + w)`, computed in fp32, returned in x's dtype."""
+    xf = x.float()
+    out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return (out * (1.0 + weight.float())).to(x.dtype)
+
+
+def rope_cos_sin(positions: torch.Tensor, rotary_dim: int, theta: float, dtype: torch.dtype):
+    """cos and sin `[T, rotary_dim]` for absolute positions `[T]` (rotate-half layout)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32, device=positions.device)
+                                / rotary_dim))
+    freqs = positions.float()[:, None] * inv_freq[None, :]  # [T, rotary_dim / 2]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def apply_partial_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the first `rotary_dim` dims of `x [T, heads, D]`; the rest pass through."""
+    rot_dim = cos.shape[-1]
+    rot, rest = x[..., :rot_dim], x[..., rot_dim:]
+    half = rot_dim // 2
+    rotated = torch.cat((-rot[..., half:], rot[..., :half]), dim=-1)
+    cos, sin = cos[:, None, :], sin[:, None, :]  # [T, 1, rot_dim]
+    return torch.cat((rot * cos + rotated * sin, rest), dim=-1)
+
+
+def swiglu_oai(gate: torch.Tensor, up: torch.Tensor, alpha: float, limit: float) -> torch.Tensor:
+    """`(clamp(up, -l, l) + 1) * g * sigmoid(alpha * g)` with `g = clamp(gate, max=l)`."""
+    gate = gate.clamp(max=limit)
+    up = up.clamp(min=-limit, max=limit)
+    return (up + 1.0) * gate * torch.sigmoid(gate * alpha)
+
+
+def gated_mlp(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
+              *, alpha: float, limit: float) -> torch.Tensor:
+    """Dense SwiGLU-OAI feed-forward (also the shared expert): weights `[I, H]`, `[I, H]`, `[H, I]`."""
+    return F.linear(swiglu_oai(F.linear(x, w_gate), F.linear(x, w_up), alpha, limit), w_down)
+
+
+def route(x: torch.Tensor, router: torch.Tensor, bias: torch.Tensor, top_k: int):
+    """Sigmoid router: choose by `sigmoid + bias`, weigh by the unbiased sigmoids, renormalised.
+
+    Returns (weights fp32 `[T, k]`, expert ids `[T, k]`); `routed_scaling_factor` is applied by
+    the caller after the experts are mixed."""
+    scores = torch.sigmoid(F.linear(x.to(router.dtype), router).float())  # [T, E]
+    chosen = torch.topk(scores + bias.float(), top_k, dim=-1, sorted=False).indices
+    weights = scores.gather(1, chosen)
+    return weights / weights.sum(-1, keepdim=True), chosen
+
+
+def mix_experts(x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor, w1: torch.Tensor,
+                w3: torch.Tensor, w2: torch.Tensor, *, alpha: float, limit: float) -> torch.Tensor:
+    """Weighted sum of each token's chosen experts; `w1`/`w3` `[E, I, H]` (gate/up), `w2` `[E, H, I]`."""
+    out = torch.zeros_like(x)
+    for expert in chosen.unique().tolist():
+        token, slot = torch.where(chosen == expert)
+        y = gated_mlp(x[token], w1[expert], w3[expert], w2[expert], alpha=alpha, limit=limit)
+        out.index_add_(0, token, (y * weights[token, slot, None]).to(out.dtype))
+    return out
