@@ -122,6 +122,14 @@ def config_from_dict(data: dict, source: Path = Path("config.json")) -> M3Config
     index = {flat: legacy.get(old, text.get(flat)) for flat, old in _LEGACY_INDEX.items()}
     rope = text.get("rope_parameters") or {}
     theta = rope.get("rope_theta", text.get("rope_theta", 5_000_000.0))
+    head_dim = int(_field(text, "head_dim", source))
+    rotary_dim = int(text.get("rotary_dim", 64))
+    if "partial_rotary_factor" in rope:  # transformers' spelling; it must agree with rotary_dim
+        from_factor = int(head_dim * float(rope["partial_rotary_factor"]))
+        if "rotary_dim" in text and from_factor != rotary_dim:
+            raise ConfigError(f"{source}: rotary_dim {rotary_dim} disagrees with partial_rotary_factor "
+                              f"{rope['partial_rotary_factor']} x head_dim {head_dim} = {from_factor}")
+        rotary_dim = from_factor
 
     def get(name, default=None):
         return _field(text, name, source, default)
@@ -135,8 +143,8 @@ def config_from_dict(data: dict, source: Path = Path("config.json")) -> M3Config
         num_layers=n_layers,
         num_heads=int(get("num_attention_heads")),
         num_kv_heads=int(get("num_key_value_heads")),
-        head_dim=int(get("head_dim")),
-        rotary_dim=int(get("rotary_dim", 64)),
+        head_dim=head_dim,
+        rotary_dim=rotary_dim,
         rope_theta=float(theta),
         rms_norm_eps=float(get("rms_norm_eps", 1e-6)),
         layer_types=_per_layer(text, "layer_types", legacy.get("sparse_attention_freq"), (FULL, SPARSE), 0)

@@ -12,6 +12,8 @@ TINY_TEXT = dict(
     index_block_size=16, index_topk_blocks=4, max_position_embeddings=4096, bos_token_id=1, eos_token_id=2,
     layer_types=["full_attention", "minimax_m3_sparse", "minimax_m3_sparse"],
     mlp_layer_types=["dense", "sparse", "sparse"],
+    # transformers 5.24 rotates head_dim * partial_rotary_factor dims and ignores rotary_dim
+    rope_parameters={"rope_theta": 5_000_000.0, "rope_type": "default", "partial_rotary_factor": 0.5},
 )
 TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
 

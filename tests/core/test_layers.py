@@ -25,7 +25,7 @@ def test_gemma_rms_norm(hf):
 
 def test_partial_rotary_embedding_rotates_only_rotary_dim(hf):
     m, cfg = hf
-    cfg.rope_parameters = {**cfg.rope_parameters, "partial_rotary_factor": cfg.rotary_dim / cfg.head_dim}
+    assert cfg.rope_parameters["partial_rotary_factor"] * cfg.head_dim == cfg.rotary_dim
     rope = m.MiniMaxM3VLRotaryEmbedding(cfg)
     positions = torch.tensor([0, 1, 7, 300, 4000])
     q, k = torch.randn(1, 4, 5, 16), torch.randn(1, 2, 5, 16)  # [B, heads, T, D]
