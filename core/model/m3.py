@@ -1,14 +1,14 @@
 """The MiniMax-M3 text model: weights from a checked checkpoint, a forward pass to logits.
 
-This first version runs one sequence from scratch (no cache yet) and computes attention with
-the fp32 reference path of `kernels.msa` (the CPU path; the Triton kernels take over on CUDA once
-the paged cache lands). Upstream tensor names are mapped to per-layer weights once, at load
+`forward` runs a chunk of new tokens of one `Sequence` against its paged cache (a whole prompt,
+a chunk of one, the next turn, or a decode step: all the same call). Attention uses the fp32
+reference path of `kernels.msa` (the CPU path; the Triton kernels take the same paged inputs on
+CUDA). Dense layers are the MSA computation with every visible block selected. Upstream tensor names are mapped to per-layer weights once, at load
 time; experts are stacked `[E, I, H]` so the forward never looks names up.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from kernels.msa import reference
 
 from . import layers
+from .cache import PagedCache, Sequence
 from .checkpoint import TEXT, Checkpoint
 from .config import MOE_MLP, SPARSE, M3Config
 
@@ -72,20 +73,26 @@ class M3TextModel:
         self.embed, self.norm, self.lm_head, self.layers = load_weights(ckpt, cfg, dtype=dtype, device=device)
 
     @torch.no_grad()
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Logits `[T, vocab]` (fp32) for token ids `[T]` at positions 0..T-1."""
+    def forward(self, input_ids: torch.Tensor, cache: PagedCache, seq: Sequence) -> torch.Tensor:
+        """Logits `[n, vocab]` (fp32) for the new tokens `[n]`, which are appended to `seq`."""
         cfg = self.cfg
-        positions = torch.arange(input_ids.shape[0], device=input_ids.device)
+        n = input_ids.shape[0]
+        cache.reserve(seq, n)
+        positions = torch.arange(seq.length, seq.length + n, device=input_ids.device)
         cos, sin = layers.rope_cos_sin(positions, cfg.rotary_dim, cfg.rope_theta, self.embed.dtype)
-        h = self.embed[input_ids]  # [T, hidden]
+        paging = (cache.block_table(seq, input_ids.device),
+                  torch.tensor([0, n], dtype=torch.int32, device=input_ids.device),
+                  torch.tensor([seq.length + n], dtype=torch.int32, device=input_ids.device))
+        h = self.embed[input_ids]  # [n, hidden]
         for i, w in enumerate(self.layers):
             x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)
-            h = h + F.linear(self._attention(x, w, cos, sin), w.o)
+            h = h + F.linear(self._attention(i, x, w, cos, sin, cache, seq, paging, positions), w.o)
             x = layers.gemma_rms_norm(h, w.post_norm, cfg.rms_norm_eps)
             h = h + self._mlp(x, w, cfg.mlp_layer_types[i])
+        seq.length += n
         return F.linear(layers.gemma_rms_norm(h, self.norm, cfg.rms_norm_eps), self.lm_head).float()
 
-    def _attention(self, x, w: LayerWeights, cos, sin) -> torch.Tensor:
+    def _attention(self, i, x, w: LayerWeights, cos, sin, cache, seq, paging, positions) -> torch.Tensor:
         cfg = self.cfg
         n = x.shape[0]
         q = layers.gemma_rms_norm(F.linear(x, w.q).view(n, cfg.num_heads, cfg.head_dim), w.q_norm, cfg.rms_norm_eps)
@@ -93,37 +100,25 @@ class M3TextModel:
                                   cfg.rms_norm_eps)
         v = F.linear(x, w.v).view(n, cfg.num_kv_heads, cfg.head_dim)
         q, k = layers.apply_partial_rope(q, cos, sin), layers.apply_partial_rope(k, cos, sin)
-        if w.index is None:  # dense causal GQA
-            group = cfg.num_heads // cfg.num_kv_heads
-            out = F.scaled_dot_product_attention(
-                q.transpose(0, 1), k.transpose(0, 1).repeat_interleave(group, 0),
-                v.transpose(0, 1).repeat_interleave(group, 0), is_causal=True)  # [H, T, D]
-            return out.transpose(0, 1).reshape(n, -1)
-        ix = w.index
-        di = cfg.index_head_dim
-        iq = layers.gemma_rms_norm(F.linear(x, ix["q_proj"]).view(n, cfg.index_heads, di), ix["q_norm"],
-                                   cfg.rms_norm_eps)
-        ik = layers.gemma_rms_norm(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], cfg.rms_norm_eps)
-        iq, ik = layers.apply_partial_rope(iq, cos, sin), layers.apply_partial_rope(ik, cos, sin)
-        out, _ = reference.msa_attention(q, iq, *self._pages(k, v, ik[:, 0]), topk=cfg.index_topk_blocks,
-                                         init_blocks=cfg.index_init_blocks, local_blocks=cfg.index_local_blocks)
+        ik = None
+        if w.index is not None:
+            ix, di = w.index, cfg.index_head_dim
+            iq = layers.gemma_rms_norm(F.linear(x, ix["q_proj"]).view(n, cfg.index_heads, di), ix["q_norm"],
+                                       cfg.rms_norm_eps)
+            ik = layers.gemma_rms_norm(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], cfg.rms_norm_eps)
+            iq, ik = layers.apply_partial_rope(iq, cos, sin), layers.apply_partial_rope(ik, cos, sin)[:, 0]
+        cache.write(i, seq, k, v, ik)
+        if ik is not None:
+            scores = reference.block_scores(iq, cache.index_k[i], *paging)
+            selection = reference.topk_blocks(scores, positions.to(torch.int32), topk=cfg.index_topk_blocks,
+                                              block_size=cache.block, init_blocks=cfg.index_init_blocks,
+                                              local_blocks=cfg.index_local_blocks)
+        else:  # dense causal: every visible block
+            n_blocks = len(seq.pages)
+            selection = reference.topk_blocks(torch.zeros(cfg.num_kv_heads, n, n_blocks, device=x.device),
+                                              positions.to(torch.int32), topk=n_blocks, block_size=cache.block)
+        out = reference.sparse_attention(q, cache.k[i], cache.v[i], *paging, selection)
         return out.to(x.dtype).reshape(n, -1)
-
-    def _pages(self, k, v, ik):
-        """One sequence's K, V and index keys as the paged layout the MSA kernels read."""
-        block = self.cfg.index_block_size
-        n = k.shape[0]
-        n_blocks = math.ceil(n / block)
-        pad = n_blocks * block - n
-
-        def paged(x):  # [n, ...] -> [n_blocks, block, ...]
-            return F.pad(x, (0, 0) * (x.dim() - 1) + (0, pad)).view(n_blocks, block, *x.shape[1:])
-
-        table = torch.arange(n_blocks, dtype=torch.int32, device=k.device)[None]
-        cu = torch.tensor([0, n], dtype=torch.int32, device=k.device)
-        lens = torch.tensor([n], dtype=torch.int32, device=k.device)
-        return (paged(k).transpose(1, 2).contiguous(), paged(v).transpose(1, 2).contiguous(), paged(ik),
-                table, cu, lens)
 
     def _mlp(self, x, w: LayerWeights, kind: str) -> torch.Tensor:
         cfg, m = self.cfg, w.mlp

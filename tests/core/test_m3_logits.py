@@ -5,7 +5,18 @@ import torch
 
 from core.model.checkpoint import Checkpoint
 from core.model.config import load_config
+from core.model.cache import PagedCache, Sequence
 from core.model.m3 import M3TextModel
+
+
+def run(model, ids, chunks=None, num_pages=64):
+    """Logits for `ids` prefilled in the given chunk sizes on a fresh cache."""
+    cache, seq = PagedCache(model.cfg, num_pages=num_pages, dtype=torch.float32), Sequence()
+    out, start = [], 0
+    for size in chunks or [len(ids)]:
+        out.append(model.forward(ids[start:start + size], cache, seq))
+        start += size
+    return torch.cat(out)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +35,7 @@ def test_logits_match_transformers(both, n):
     ids = torch.randint(3, 256, (n,))
     with torch.no_grad():
         ref = theirs(input_ids=ids[None]).logits[0].float()
-    out = ours.forward(ids)
+    out = run(ours, ids)
     assert out.shape == ref.shape == (n, 256)
     err = (out - ref).abs().max() / ref.abs().max()
     assert err < 1e-4, f"max error {float(err):.2e} relative to the largest logit"
@@ -41,7 +52,7 @@ def test_sparsity_matters_at_200_tokens(both):
         ref = theirs(input_ids=ids[None]).logits[0].float()
     dense = M3TextModel.__new__(M3TextModel)
     dense.__dict__ = {**ours.__dict__, "cfg": dataclasses.replace(ours.cfg, index_topk_blocks=64)}
-    err = (dense.forward(ids) - ref).abs().max() / ref.abs().max()
+    err = (run(dense, ids) - ref).abs().max() / ref.abs().max()
     assert err > 1e-3
 
 
@@ -54,7 +65,28 @@ def test_32_greedy_tokens_match_transformers_generate(both):
         ref = theirs.generate(input_ids=prompt[None], generation_config=config, max_new_tokens=32,
                               do_sample=False)[0, 70:]
     assert ref.numel() == 32
-    ids = prompt
-    for _ in range(32):  # no cache yet: recompute the whole sequence per token
-        ids = torch.cat([ids, ours.forward(ids)[-1].argmax()[None]])
-    assert ids[70:].tolist() == ref.tolist()
+    cache, seq = PagedCache(ours.cfg, num_pages=16, dtype=torch.float32), Sequence()
+    logits = ours.forward(prompt, cache, seq)
+    tokens = []
+    for _ in range(32):  # decode on the cache, one token a step
+        tokens.append(int(logits[-1].argmax()))
+        logits = ours.forward(torch.tensor([tokens[-1]]), cache, seq)
+    assert tokens == ref.tolist()
+
+
+def test_chunked_prefill_and_a_second_turn_equal_one_shot(both):
+    ours, _ = both
+    ids = torch.randint(3, 256, (150,))
+    one_shot = run(ours, ids)
+    torch.testing.assert_close(run(ours, ids, chunks=[50, 37, 63]), one_shot, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(run(ours, ids, chunks=[100, 50]), one_shot, rtol=1e-5, atol=1e-5)  # next turn
+
+
+def test_cache_allocates_exactly_the_layout(both):
+    ours, _ = both
+    for dtype in (torch.bfloat16, torch.float32):
+        cache = PagedCache(ours.cfg, num_pages=8, dtype=dtype)
+        assert cache.bytes_per_token == ours.cfg.cache_bytes_per_token(dtype.itemsize)
+    cache = PagedCache(ours.cfg, num_pages=2)
+    with pytest.raises(RuntimeError, match="need 3 pages of 16 tokens; 2 are free"):
+        ours.forward(torch.randint(3, 256, (40,)), cache, Sequence())

@@ -1,0 +1,67 @@
+"""The paged cache of one model: K and V of every layer, index keys of every sparse layer.
+
+Pages hold exactly one MSA block of tokens (MSA.md §6), so a selected block is one page. A
+`Sequence` owns a list of pages (its block table) and its length; a conversation's next turn
+appends to the same sequence, so only the new tokens are prefilled. The cache allocates exactly
+the layout: `bytes_per_token` equals `M3Config.cache_bytes_per_token` for its dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .config import SPARSE, M3Config
+
+
+class CacheFullError(RuntimeError):
+    """No free page is left for the tokens asked for."""
+
+
+@dataclass
+class Sequence:
+    pages: list[int] = field(default_factory=list)
+    length: int = 0
+
+
+class PagedCache:
+    def __init__(self, cfg: M3Config, *, num_pages: int, dtype: torch.dtype = torch.bfloat16, device="cpu"):
+        self.cfg, self.block = cfg, cfg.index_block_size
+        shape = (num_pages, cfg.num_kv_heads, self.block, cfg.head_dim)  # [P, Hkv, B, D]
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)]
+        self.index_k = {i: torch.zeros(num_pages, self.block, cfg.index_head_dim, dtype=dtype, device=device)
+                        for i, t in enumerate(cfg.layer_types) if t == SPARSE}  # [P, B, Di]
+        self.free = list(range(num_pages - 1, -1, -1))
+
+    @property
+    def bytes_per_token(self) -> int:
+        tensors = [*self.k, *self.v, *self.index_k.values()]
+        return sum(t.numel() * t.element_size() for t in tensors) // (self.k[0].shape[0] * self.block)
+
+    def reserve(self, seq: Sequence, n_new: int) -> None:
+        """Give `seq` pages for `n_new` more tokens (its length grows when they are written)."""
+        needed = -(-(seq.length + n_new) // self.block) - len(seq.pages)
+        if needed > len(self.free):
+            raise CacheFullError(f"{n_new} more tokens need {needed} pages of {self.block} tokens; "
+                                 f"{len(self.free)} are free")
+        seq.pages.extend(self.free.pop() for _ in range(needed))
+
+    def release(self, seq: Sequence) -> None:
+        self.free.extend(reversed(seq.pages))
+        seq.pages.clear()
+        seq.length = 0
+
+    def write(self, layer: int, seq: Sequence, k: torch.Tensor, v: torch.Tensor, index_k: torch.Tensor | None):
+        """Store the new tokens' `k`, `v` `[n, Hkv, D]` (and `index_k` `[n, Di]`) after `seq.length`."""
+        pos = torch.arange(seq.length, seq.length + k.shape[0], device=k.device)
+        pages = torch.tensor(seq.pages, device=k.device)[pos // self.block]
+        slots = pos % self.block
+        self.k[layer][pages, :, slots] = k.to(self.k[layer].dtype)
+        self.v[layer][pages, :, slots] = v.to(self.v[layer].dtype)
+        if index_k is not None:
+            self.index_k[layer][pages, slots] = index_k.to(self.index_k[layer].dtype)
+
+    def block_table(self, seq: Sequence, device) -> torch.Tensor:
+        return torch.tensor([seq.pages], dtype=torch.int32, device=device)
