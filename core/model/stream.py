@@ -1,0 +1,87 @@
+"""Splitting a model's streamed text into events: answer text, reasoning, tool calls.
+
+Pure and incremental: `StreamParser.feed(text)` takes whatever the tokenizer decoded since the
+last call and returns the events that are certain so far; a possible tag cut across two chunks
+is held back until it is complete. Reasoning sits inside `<mm:think>…</mm:think>`; a tool call is
+`]<]minimax[>[<tool_call>` … `]<]minimax[>[</tool_call>` holding `<invoke name="NAME">` blocks of
+`<param>value</param>` pairs, every tag carrying the `]<]minimax[>[` prefix (MSA.md §7).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+PREFIX = "]<]minimax[>["
+THINK_OPEN, THINK_CLOSE = "<mm:think>", "</mm:think>"
+CALL_OPEN, CALL_CLOSE = PREFIX + "<tool_call>", PREFIX + "</tool_call>"
+_P = "(?:" + re.escape(PREFIX) + ")?"  # inside a call, the prefix is tolerated missing on any tag
+_INVOKE = re.compile(_P + r'<invoke name="([^"]+)">(.*?)' + _P + r"</invoke>", re.S)
+_PARAM = re.compile(_P + r"<([A-Za-z_][\w.-]*)>(.*?)" + _P + r"</\1>", re.S)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MalformedToolCall:
+    raw: str  # shown to the user as it came; never executed
+
+
+def parse_tool_calls(body: str) -> list[ToolCall] | None:
+    calls = [ToolCall(name, {k: v.strip() for k, v in _PARAM.findall(inner)}) for name, inner in _INVOKE.findall(body)]
+    return calls or None
+
+
+class StreamParser:
+    def __init__(self) -> None:
+        self._buf = ""
+        self._mode = "text"  # text | think | call
+
+    def feed(self, text: str, *, final: bool = False) -> list:
+        self._buf += text
+        events = []
+        while True:
+            closer = {"text": None, "think": THINK_CLOSE, "call": CALL_CLOSE}[self._mode]
+            openers = [THINK_OPEN, CALL_OPEN] if self._mode == "text" else [closer]
+            hits = [(self._buf.find(t), t) for t in openers if t in self._buf]
+            if not hits:
+                keep = 0 if final else self._partial_tag_len(openers)
+                events += self._emit(self._buf[: len(self._buf) - keep], final=final)
+                self._buf = self._buf[len(self._buf) - keep:]
+                return events
+            at, tag = min(hits)
+            events += self._emit(self._buf[:at], final=True)
+            self._buf = self._buf[at + len(tag):]
+            self._mode = {THINK_OPEN: "think", CALL_OPEN: "call"}.get(tag, "text")
+
+    def _partial_tag_len(self, tags: list[str]) -> int:
+        """Length of the longest buffer suffix that could begin one of `tags`."""
+        if self._mode == "call":
+            return len(self._buf)  # a call is reported only once it is closed
+        return max((n for t in tags for n in range(1, len(t)) if self._buf.endswith(t[:n])), default=0)
+
+    def _emit(self, text: str, *, final: bool) -> list:
+        if not text:
+            return []
+        if self._mode == "think":
+            return [ReasoningDelta(text)]
+        if self._mode == "call":
+            if not final:
+                return []
+            calls = parse_tool_calls(text)
+            return list(calls) if calls else [MalformedToolCall(text)]
+        return [TextDelta(text)]
