@@ -143,9 +143,6 @@ class Checkpoint:
                 raise CheckpointError(f"tensor {name} in {info.file.name} is {info.dtype}; "
                                       f"supported: {', '.join(DTYPES)}")
 
-    def nbytes(self) -> int:
-        return sum(torch.Size(i.shape).numel() * DTYPES[i.dtype].itemsize for i in self.tensors.values())
-
     def tensor(self, name: str, *, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
         """One tensor, memory-mapped from its shard, converted and moved as asked."""
         info = self.tensors.get(name)

@@ -17,7 +17,7 @@ import torch
 
 from .cache import PagedCache, Sequence
 from .sampling import SamplingParams, sample
-from .stream import StreamParser
+from .stream import StreamParser, partial_prefix_len
 
 
 class ContextTooLongError(ValueError):
@@ -33,11 +33,6 @@ class Usage:
 @dataclass(frozen=True)
 class Finished:
     reason: str  # "stop" (end token), "stop_string", "length", "cancelled"
-
-
-def _held_back(text: str, stops: Seq[str]) -> int:
-    """Length of the longest suffix of `text` that could be the start of a stop string."""
-    return max((n for s in stops for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
 
 
 def generate(
@@ -67,7 +62,7 @@ def generate(
             yield from parser.feed(text[shown:cut])
             reason = "stop_string"
             break
-        ready = len(text) - _held_back(text, stop)
+        ready = len(text) - partial_prefix_len(text, stop)
         yield from parser.feed(text[shown:ready])
         shown = ready
         # the cache keeps every reply token, so the next turn prefills only what follows

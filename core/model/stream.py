@@ -41,6 +41,12 @@ class MalformedToolCall:
     raw: str  # shown to the user as it came; never executed
 
 
+def partial_prefix_len(text: str, markers) -> int:
+    """Length of the longest suffix of `text` that could be the start of one of `markers`:
+    text a streaming consumer must hold back until the next chunk decides."""
+    return max((n for m in markers for n in range(1, len(m)) if text.endswith(m[:n])), default=0)
+
+
 def parse_tool_calls(body: str) -> list[ToolCall] | None:
     calls = [ToolCall(name, {k: v.strip() for k, v in _PARAM.findall(inner)}) for name, inner in _INVOKE.findall(body)]
     return calls or None
@@ -72,7 +78,7 @@ class StreamParser:
         """Length of the longest buffer suffix that could begin one of `tags`."""
         if self._mode == "call":
             return len(self._buf)  # a call is reported only once it is closed
-        return max((n for t in tags for n in range(1, len(t)) if self._buf.endswith(t[:n])), default=0)
+        return partial_prefix_len(self._buf, tags)
 
     def _emit(self, text: str, *, final: bool) -> list:
         if not text:

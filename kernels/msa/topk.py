@@ -18,8 +18,6 @@ from . import layout
 
 from .layout import check_tensor, fail, interpreting
 
-_NO_ID = 2**30
-
 
 @triton.jit
 def _topk_kernel(

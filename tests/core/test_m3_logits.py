@@ -90,3 +90,16 @@ def test_cache_allocates_exactly_the_layout(both):
     cache = PagedCache(ours.cfg, num_pages=2)
     with pytest.raises(RuntimeError, match="need 3 pages of 16 tokens; 2 are free"):
         ours.forward(torch.randint(3, 256, (40,)), cache, Sequence())
+
+
+def test_released_pages_serve_the_next_conversation(both):
+    ours, _ = both
+    cache = PagedCache(ours.cfg, num_pages=3, dtype=torch.float32)
+    ids = torch.randint(3, 256, (40,))
+    first = Sequence()
+    ref = ours.forward(ids, cache, first)  # 40 tokens: all 3 pages of 16
+    with pytest.raises(RuntimeError, match="need 1 pages of 16 tokens; 0 are free"):
+        ours.forward(ids[:5], cache, Sequence())
+    cache.release(first)
+    assert first.length == 0 and not first.pages and len(cache.free) == 3
+    torch.testing.assert_close(ours.forward(ids, cache, Sequence()), ref)  # stale pages are overwritten
