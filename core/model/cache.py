@@ -2,7 +2,8 @@
 
 Pages hold exactly one MSA block of tokens (MSA.md §6), so a selected block is one page. A
 `Sequence` owns a list of pages (its block table) and its length; a conversation's next turn
-appends to the same sequence, so only the new tokens are prefilled. The cache allocates exactly
+appends to the same sequence, so only the new tokens are prefilled; `truncate` drops a tail
+that the next prompt does not share (an edited message, a stop string held back). The cache allocates exactly
 the layout: `bytes_per_token` equals `M3Config.cache_bytes_per_token` for its dtype.
 """
 
@@ -23,6 +24,7 @@ class CacheFullError(RuntimeError):
 class Sequence:
     pages: list[int] = field(default_factory=list)
     length: int = 0
+    ids: list[int] = field(default_factory=list)  # the token ids held, for prefix reuse across turns
 
 
 class PagedCache:
@@ -49,9 +51,16 @@ class PagedCache:
         seq.pages.extend(self.free.pop() for _ in range(needed))
 
     def release(self, seq: Sequence) -> None:
-        self.free.extend(reversed(seq.pages))
-        seq.pages.clear()
-        seq.length = 0
+        self.truncate(seq, 0)
+
+    def truncate(self, seq: Sequence, length: int) -> None:
+        """Keep only the first `length` tokens of `seq` (its cached K, V and index keys stay valid)."""
+        if not 0 <= length <= seq.length:
+            raise ValueError(f"cannot truncate a {seq.length}-token sequence to {length} tokens")
+        keep = -(-length // self.block)
+        self.free.extend(reversed(seq.pages[keep:]))
+        del seq.pages[keep:], seq.ids[length:]
+        seq.length = length
 
     def write(self, layer: int, seq: Sequence, k: torch.Tensor, v: torch.Tensor, index_k: torch.Tensor | None):
         """Store the new tokens' `k`, `v` `[n, Hkv, D]` (and `index_k` `[n, Di]`) after `seq.length`."""

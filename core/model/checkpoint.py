@@ -1,8 +1,9 @@
 """A MiniMax-M3 checkpoint folder: find its safetensors shards, check them against the config.
 
-Only the shard headers are read here (names, shapes, dtypes); tensors are memory-mapped one at
-a time by `Checkpoint.tensor`, so nothing large is allocated before the whole checkpoint has
-been checked. Pickle-based checkpoints (.bin, .pt, .pth) are refused: loading them can run
+Only the shard headers are read here (names, shapes, dtypes, byte ranges); `Checkpoint.read_into`
+memory-maps a shard, copies one tensor straight into its destination (any device and dtype) and
+unmaps it again, so nothing large is allocated before the whole checkpoint has been checked and
+the mapped file pages never pile up in the process's resident memory beside the loaded copy. Pickle-based checkpoints (.bin, .pt, .pth) are refused: loading them can run
 arbitrary code. Every problem is a `CheckpointError` naming the tensor, the shapes and the file.
 Upstream tensor names (MSA.md §7) are the keys; mapping them onto our modules happens once, at
 load time, in the model loader.
@@ -11,12 +12,13 @@ load time, in the model loader.
 from __future__ import annotations
 
 import json
+import math
+import mmap
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-
 from .config import M3Config, MOE_MLP, SPARSE
 
 TEXT = "language_model."
@@ -34,6 +36,8 @@ class TensorInfo:
     file: Path
     shape: tuple[int, ...]
     dtype: str
+    start: int  # byte range in the file
+    end: int
 
 
 def expected_text_tensors(cfg: M3Config) -> dict[str, tuple[int, ...]]:
@@ -100,11 +104,27 @@ def _shard_files(folder: Path) -> list[Path]:
 
 
 def _read_header(path: Path) -> dict[str, TensorInfo]:
+    """The safetensors header: 8 bytes of little-endian length, then JSON name -> dtype/shape/offsets."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            return {name: TensorInfo(path, tuple(f.get_slice(name).get_shape()), f.get_slice(name).get_dtype())
-                    for name in f.keys()}
-    except Exception as err:  # safetensors raises its own error types; name the file either way
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > min(size - 8, 100_000_000):
+                raise ValueError(f"the header claims {n} bytes")
+            header = json.loads(f.read(n))
+        base, out = 8 + n, {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            shape, (start, end) = tuple(entry["shape"]), entry["data_offsets"]
+            out[name] = TensorInfo(path, shape, entry["dtype"], base + start, base + end)
+            if not base <= base + start <= base + end <= size:
+                raise ValueError(f"tensor {name} lies outside the file")
+            width = end - start
+            if entry["dtype"] in DTYPES and width != math.prod(shape) * DTYPES[entry["dtype"]].itemsize:
+                raise ValueError(f"tensor {name} has {width} bytes, not what shape {list(shape)} needs")
+        return out
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as err:
         raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
 
 
@@ -143,11 +163,28 @@ class Checkpoint:
                 raise CheckpointError(f"tensor {name} in {info.file.name} is {info.dtype}; "
                                       f"supported: {', '.join(DTYPES)}")
 
-    def tensor(self, name: str, *, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
-        """One tensor, memory-mapped from its shard, converted and moved as asked."""
+    def read_into(self, name: str, out: torch.Tensor) -> None:
+        """Copy tensor `name` into `out` (its device and dtype), through a short-lived mapping."""
         info = self.tensors.get(name)
         if info is None:
             raise CheckpointError(f"{self.folder} has no tensor {name}")
-        with safe_open(str(info.file), framework="pt") as f:
-            t = f.get_tensor(name)
-        return t.to(device=device, dtype=dtype or t.dtype)
+        if tuple(out.shape) != info.shape:
+            raise CheckpointError(f"tensor {name} in {info.file.name} has shape {info.shape}, not {tuple(out.shape)}")
+        if info.start == info.end:
+            return
+        with open(info.file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) as mapped:
+            src = torch.frombuffer(mapped, dtype=DTYPES[info.dtype], count=math.prod(info.shape), offset=info.start)
+            out.copy_(src.view(info.shape))
+            del src  # the mapping closes (and leaves resident memory) only once no tensor views it
+
+    def tensor(self, name: str, *, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+        """One tensor as a new `dtype` tensor on `device` (default: the file's dtype)."""
+        info = self.tensors.get(name)
+        if info is None:
+            raise CheckpointError(f"{self.folder} has no tensor {name}")
+        out = torch.empty(info.shape, dtype=dtype or DTYPES[info.dtype], device=device)
+        self.read_into(name, out)
+        return out
+
+    def nbytes(self, names) -> int:
+        return sum(self.tensors[n].end - self.tensors[n].start for n in names)

@@ -1,4 +1,8 @@
-"""Our M3 forward against transformers' logits, dense-equivalent and where sparsity matters."""
+"""Our M3 forward against transformers' logits, dense-equivalent and where sparsity matters.
+
+The model runs on the test device with the backend chosen for it (Triton kernels on CUDA, the
+reference on the CPU); transformers runs on the CPU in fp32 as the reference.
+"""
 
 import pytest
 import torch
@@ -11,22 +15,23 @@ from core.model.m3 import M3TextModel
 
 def run(model, ids, chunks=None, num_pages=64):
     """Logits for `ids` prefilled in the given chunk sizes on a fresh cache."""
-    cache, seq = PagedCache(model.cfg, num_pages=num_pages, dtype=torch.float32), Sequence()
+    cache = PagedCache(model.cfg, num_pages=num_pages, dtype=torch.float32, device=model.device)
+    seq, ids = Sequence(), ids.to(model.device)
     out, start = [], 0
     for size in chunks or [len(ids)]:
         out.append(model.forward(ids[start:start + size], cache, seq))
         start += size
-    return torch.cat(out)
+    return torch.cat(out).cpu()
 
 
 @pytest.fixture(scope="module")
-def both(tiny_model_dir):
+def both(tiny_model_dir, device):
     from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3SparseForConditionalGeneration
 
     theirs = MiniMaxM3SparseForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
     theirs.eval()
     cfg = load_config(tiny_model_dir)
-    return M3TextModel(cfg, Checkpoint(tiny_model_dir, cfg)), theirs
+    return M3TextModel(cfg, Checkpoint(tiny_model_dir, cfg), device=device), theirs
 
 
 @pytest.mark.parametrize("n", [1, 40, 64, 200])  # block 16, top-4: up to 64 tokens is dense; 200 is sparse
@@ -65,12 +70,12 @@ def test_32_greedy_tokens_match_transformers_generate(both):
         ref = theirs.generate(input_ids=prompt[None], generation_config=config, max_new_tokens=32,
                               do_sample=False)[0, 70:]
     assert ref.numel() == 32
-    cache, seq = PagedCache(ours.cfg, num_pages=16, dtype=torch.float32), Sequence()
-    logits = ours.forward(prompt, cache, seq)
+    cache, seq = PagedCache(ours.cfg, num_pages=16, dtype=torch.float32, device=ours.device), Sequence()
+    logits = ours.forward(prompt.to(ours.device), cache, seq)
     tokens = []
     for _ in range(32):  # decode on the cache, one token a step
         tokens.append(int(logits[-1].argmax()))
-        logits = ours.forward(torch.tensor([tokens[-1]]), cache, seq)
+        logits = ours.forward(torch.tensor([tokens[-1]], device=ours.device), cache, seq)
     assert tokens == ref.tolist()
 
 
@@ -87,15 +92,15 @@ def test_cache_allocates_exactly_the_layout(both):
     for dtype in (torch.bfloat16, torch.float32):
         cache = PagedCache(ours.cfg, num_pages=8, dtype=dtype)
         assert cache.bytes_per_token == ours.cfg.cache_bytes_per_token(dtype.itemsize)
-    cache = PagedCache(ours.cfg, num_pages=2)
+    cache = PagedCache(ours.cfg, num_pages=2, device=ours.device)
     with pytest.raises(RuntimeError, match="need 3 pages of 16 tokens; 2 are free"):
-        ours.forward(torch.randint(3, 256, (40,)), cache, Sequence())
+        ours.forward(torch.randint(3, 256, (40,), device=ours.device), cache, Sequence())
 
 
 def test_released_pages_serve_the_next_conversation(both):
     ours, _ = both
-    cache = PagedCache(ours.cfg, num_pages=3, dtype=torch.float32)
-    ids = torch.randint(3, 256, (40,))
+    cache = PagedCache(ours.cfg, num_pages=3, dtype=torch.float32, device=ours.device)
+    ids = torch.randint(3, 256, (40,), device=ours.device)
     first = Sequence()
     ref = ours.forward(ids, cache, first)  # 40 tokens: all 3 pages of 16
     with pytest.raises(RuntimeError, match="need 1 pages of 16 tokens; 0 are free"):
@@ -103,3 +108,31 @@ def test_released_pages_serve_the_next_conversation(both):
     cache.release(first)
     assert first.length == 0 and not first.pages and len(cache.free) == 3
     torch.testing.assert_close(ours.forward(ids, cache, Sequence()), ref)  # stale pages are overwritten
+
+
+def test_triton_and_reference_backends_agree(tiny_model_dir, device):
+    """The Triton path (the interpreter on a CPU) against the reference, prefill and decode steps
+    past the dense range, with the second turn on the cache: the same logits."""
+    cfg = load_config(tiny_model_dir)
+    models = [M3TextModel(cfg, Checkpoint(tiny_model_dir, cfg), device=device, attention=name)
+              for name in ("reference", "triton")]
+    ids = torch.randint(3, 256, (90,))
+    ref, out = (run(m, ids, chunks=[70, 17, 1, 1, 1]) for m in models)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_backend_choice_is_logged_and_can_be_forced(caplog, monkeypatch):
+    import logging
+
+    from core.model.attention import choose_attention
+
+    with caplog.at_level(logging.INFO, logger="core.model.attention"):
+        assert choose_attention("cpu").name == "reference"
+    assert "no CUDA device (cpu): the fp32 reference path" in caplog.text
+    monkeypatch.setenv("SPYGLASS_ATTENTION", "fast")
+    with pytest.raises(ValueError, match="'fast' is unknown; choose one of reference, triton"):
+        choose_attention("cpu")
+    monkeypatch.setenv("SPYGLASS_ATTENTION", "triton")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        choose_attention("cpu")

@@ -1,0 +1,99 @@
+"""Attention backends of the M3 runtime: Triton MSA kernels on CUDA, the fp32 reference elsewhere.
+
+Both backends take the same paged inputs (`kernels/msa/layout.py`) and have the same two calls,
+`select` (index scores -> top-k blocks) and `attend` (exact attention over selected blocks), so
+the model never branches on the backend. Dense layers are MSA with every visible block
+selected (`dense_selection`); the selection is padded to a power of two so the Triton kernels,
+which specialise on its width, compile a handful of times rather than once per context length.
+The backend is chosen once, in `choose_attention`, with the reason logged; `SPYGLASS_ATTENTION`
+or the `name` argument forces one (tests run the Triton path under the interpreter on the CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import NamedTuple
+
+import torch
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("reference", "triton")
+MAX_DECODE_TOKENS = 16  # at most this many new tokens take the split (decode) kernels
+
+
+class Paging(NamedTuple):
+    """One sequence's paged view: int32 block table `[1, blocks]`, cu_seqlens `[2]`, lengths `[1]`."""
+
+    block_table: torch.Tensor
+    cu_seqlens_q: torch.Tensor
+    seq_lens: torch.Tensor
+
+
+def dense_selection(positions: torch.Tensor, n_kv: int, block: int) -> torch.Tensor:
+    """Every visible block of each query, ascending (so the local block is the last valid entry).
+
+    positions `[n]` absolute; returns int32 `[n_kv, n, k]`, k a power of two >= 16, -1 padded.
+    """
+    visible = int(positions.max()) // block + 1
+    width = max(16, 1 << (visible - 1).bit_length())
+    ids = torch.arange(width, device=positions.device, dtype=torch.int32)  # [k]
+    sel = torch.where(ids[None, :] <= (positions[:, None] // block), ids[None, :], -1)  # [n, k]
+    return sel.to(torch.int32)[None].expand(n_kv, -1, -1).contiguous()
+
+
+class ReferenceAttention:
+    """The fp32 reference of `kernels.msa` (dense masks: for the CPU and small contexts)."""
+
+    name = "reference"
+
+    def select(self, iq, index_k_cache, paging: Paging, positions, *, topk, init_blocks, local_blocks):
+        from kernels.msa import reference
+
+        scores = reference.block_scores(iq, index_k_cache, *paging)
+        return reference.topk_blocks(scores, positions.to(torch.int32), topk=topk,
+                                     block_size=index_k_cache.shape[1], init_blocks=init_blocks,
+                                     local_blocks=local_blocks)
+
+    def attend(self, q, k_cache, v_cache, paging: Paging, selection):
+        from kernels.msa import reference
+
+        return reference.sparse_attention(q, k_cache, v_cache, *paging, selection).to(q.dtype)
+
+
+class TritonAttention:
+    """The Triton kernels: prefill pipeline for long chunks, split decode kernels for a few tokens."""
+
+    name = "triton"
+
+    def select(self, iq, index_k_cache, paging: Paging, positions, *, topk, init_blocks, local_blocks):
+        from kernels.msa import msa_decode_select, msa_select
+
+        pick = msa_decode_select if iq.shape[0] <= MAX_DECODE_TOKENS else msa_select
+        return pick(iq, index_k_cache, *paging, topk=topk, init_blocks=init_blocks, local_blocks=local_blocks)
+
+    def attend(self, q, k_cache, v_cache, paging: Paging, selection):
+        from kernels.msa import msa_decode_attention, msa_sparse_attention
+
+        attend = msa_decode_attention if q.shape[0] <= MAX_DECODE_TOKENS else msa_sparse_attention
+        return attend(q, k_cache, v_cache, *paging, selection)
+
+
+def choose_attention(device: torch.device | str, name: str | None = None):
+    """The backend for `device`: forced by `name` or SPYGLASS_ATTENTION, else Triton on CUDA."""
+    device = torch.device(device)
+    forced = name or os.environ.get("SPYGLASS_ATTENTION") or None
+    if forced is not None and forced not in BACKENDS:
+        raise ValueError(f"attention backend {forced!r} is unknown; choose one of {', '.join(BACKENDS)}")
+    if forced == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError("the Triton backend needs a CUDA device, or TRITON_INTERPRET=1 set before start "
+                         "(the slow interpreter, for tests)")
+    if forced:
+        chosen, reason = forced, "forced by the caller or SPYGLASS_ATTENTION"
+    elif device.type == "cuda":
+        chosen, reason = "triton", f"CUDA device {torch.cuda.get_device_name(device)}"
+    else:
+        chosen, reason = "reference", f"no CUDA device ({device.type}): the fp32 reference path"
+    log.info("attention backend: %s (%s)", chosen, reason)
+    return TritonAttention() if chosen == "triton" else ReferenceAttention()
