@@ -1,7 +1,8 @@
 """Entry point of the `spyglass` command and of `python -m app`.
 
-The window does not exist yet; until it does, the command says so plainly
-instead of failing or pretending to start.
+`spyglass chat --model DIR` talks to a model in the terminal (`core/cli.py`; no Qt is loaded for
+it). The window does not exist yet; until it does, the bare command says so plainly instead of
+failing or pretending to start.
 """
 
 import argparse
@@ -12,10 +13,18 @@ from app import __version__
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spyglass", description="Local-first desktop multimodal assistant.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chat = commands.add_parser("chat", help="chat with a local model in the terminal",
+                               description="Chat with a local model folder in the terminal.")
+    from core.cli import add_chat_arguments, chat_main
+
+    add_chat_arguments(chat)
     args = parser.parse_args(argv)
     if args.version:
         print(f"spyglass {__version__}")
         return 0
+    if args.command == "chat":
+        return chat_main(args)
     print(
         f"spyglass {__version__}: the desktop application is not built yet; "
         "the chat window arrives with a later issue."

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence as Seq
-from dataclasses import dataclass
 
 import torch
+
+from core.events import Finished, Usage
 
 from .cache import PagedCache, Sequence
 from .sampling import SamplingParams, sample
@@ -24,30 +25,39 @@ class ContextTooLongError(ValueError):
     """The prompt leaves no room to generate; nothing was computed."""
 
 
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass(frozen=True)
-class Finished:
-    reason: str  # "stop" (end token), "stop_string", "length", "cancelled"
+def prefill(model, cache: PagedCache, seq: Sequence, ids: torch.Tensor, *, chunk: int,
+            cancel: threading.Event | None = None) -> torch.Tensor | None:
+    """Run `ids` through the model `chunk` tokens at a time; the last token's logits, or None if
+    cancelled between chunks."""
+    logits = None
+    for start in range(0, len(ids), chunk):
+        if cancel is not None and cancel.is_set():
+            return None
+        logits = model.forward(ids[start:start + chunk], cache, seq)[-1]
+    return logits
 
 
 def generate(
     model, cache: PagedCache, seq: Sequence, prompt_ids: torch.Tensor, decode: Callable[[list[int]], str], *,
     params: SamplingParams = SamplingParams(), max_tokens: int = 256, stop: Seq[str] = (),
     eos_ids: Seq[int] = (), cancel: threading.Event | None = None, context_length: int | None = None,
+    prefill_chunk: int = 8192, reasoning: bool = False,
 ) -> Iterator:
+    """Events of one reply to `prompt_ids`, the new tokens after what `seq` already holds.
+
+    `reasoning`: the prompt opened `<mm:think>`, so the reply starts as reasoning.
+    """
     limit = context_length or model.cfg.max_position_embeddings
     if seq.length + len(prompt_ids) >= limit:
         raise ContextTooLongError(f"the conversation needs {seq.length + len(prompt_ids)} tokens of the "
                                   f"{limit}-token context and leaves none for the reply; shorten it")
+    if len(prompt_ids) == 0:
+        raise ValueError("the prompt adds no token to the cached conversation; there is nothing to answer")
     generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
-    logits = model.forward(prompt_ids, cache, seq)[-1]
-    parser, tokens, shown, reason = StreamParser(), [], 0, "length"
-    for _ in range(max_tokens):
+    cached = seq.length
+    logits = prefill(model, cache, seq, prompt_ids, chunk=prefill_chunk, cancel=cancel)
+    parser, tokens, shown, reason = StreamParser(reasoning=reasoning), [], 0, "length"
+    for _ in range(max_tokens if logits is not None else 0):
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
             break
@@ -72,5 +82,7 @@ def generate(
     if reason != "stop_string":
         yield from parser.feed(decode(tokens)[shown:])  # text held back for a stop string that never came
     yield from parser.feed("", final=True)
-    yield Usage(len(prompt_ids), len(tokens))
+    if logits is None:
+        reason = "cancelled"
+    yield Usage(cached + len(prompt_ids), len(tokens), cached)
     yield Finished(reason)

@@ -6,7 +6,9 @@ seed reproduces a reply exactly.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -42,3 +44,20 @@ def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Genera
         scores = scores.scatter(0, order[beyond], float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def generation_defaults(folder: str | Path) -> tuple[SamplingParams, tuple[int, ...]]:
+    """The checkpoint's `generation_config.json`: default sampling and end-token ids (both optional)."""
+    path = Path(folder) / "generation_config.json"
+    if not path.is_file():
+        return SamplingParams(), ()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        eos = data.get("eos_token_id")
+        eos_ids = tuple(int(i) for i in (eos if isinstance(eos, list) else [] if eos is None else [eos]))
+        sampled = data.get("do_sample", True)
+        params = SamplingParams(temperature=float(data.get("temperature", 1.0)) if sampled else 0.0,
+                                top_k=int(data.get("top_k") or 0), top_p=float(data.get("top_p") or 1.0))
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} cannot be used: {err}") from err
+    return params, eos_ids

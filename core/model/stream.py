@@ -10,7 +10,8 @@ is held back until it is complete. Reasoning sits inside `<mm:think>…</mm:thin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from core.events import MalformedToolCall, ReasoningDelta, TextDelta, ToolCall
 
 PREFIX = "]<]minimax[>["
 THINK_OPEN, THINK_CLOSE = "<mm:think>", "</mm:think>"
@@ -18,27 +19,6 @@ CALL_OPEN, CALL_CLOSE = PREFIX + "<tool_call>", PREFIX + "</tool_call>"
 _P = "(?:" + re.escape(PREFIX) + ")?"  # inside a call, the prefix is tolerated missing on any tag
 _INVOKE = re.compile(_P + r'<invoke name="([^"]+)">(.*?)' + _P + r"</invoke>", re.S)
 _PARAM = re.compile(_P + r"<([A-Za-z_][\w.-]*)>(.*?)" + _P + r"</\1>", re.S)
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class ReasoningDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    arguments: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MalformedToolCall:
-    raw: str  # shown to the user as it came; never executed
 
 
 def partial_prefix_len(text: str, markers) -> int:
@@ -53,9 +33,10 @@ def parse_tool_calls(body: str) -> list[ToolCall] | None:
 
 
 class StreamParser:
-    def __init__(self) -> None:
+    def __init__(self, *, reasoning: bool = False) -> None:
+        """`reasoning`: the prompt already opened `<mm:think>`, so the reply starts as reasoning."""
         self._buf = ""
-        self._mode = "text"  # text | think | call
+        self._mode = "think" if reasoning else "text"  # text | think | call
 
     def feed(self, text: str, *, final: bool = False) -> list:
         self._buf += text

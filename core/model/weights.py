@@ -13,16 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
+from core.events import LoadProgress
+
 from .checkpoint import TEXT, Checkpoint
 from .config import MOE_MLP, SPARSE, M3Config
-
-
-@dataclass(frozen=True)
-class LoadProgress:
-    step: int  # layers (plus embeddings and head) loaded so far
-    total: int
-    bytes_done: int
-    bytes_total: int
 
 
 @dataclass

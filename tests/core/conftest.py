@@ -1,6 +1,11 @@
-"""A tiny random MiniMax-M3 checkpoint written by `transformers` itself (the upstream layout)."""
+"""A tiny random MiniMax-M3 checkpoint written by `transformers` itself (the upstream layout),
+and the same checkpoint completed as a published folder: a tokenizer trained here, an M3-style
+chat template, a generation config."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import pytest
 import torch
@@ -34,4 +39,52 @@ def save_tiny_model(folder, *, max_shard_size=None):
 def tiny_model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_m3")
     save_tiny_model(folder)
+    return folder
+
+
+# The M3 layout of MSA.md §7 as a checkpoint would ship it: roles, tools, tool calls, thinking.
+M3_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if loop.first and m.role == 'system' %}]~!b[]~b]system\n{{ m.content }}"
+    "{% if tools %}\nTools:{% for t in tools %} {{ t | tojson }}{% endfor %}{% endif %}[e~[\n"
+    "{% elif m.role == 'user' %}]~b]user\n{{ m.content }}[e~[\n"
+    "{% elif m.role == 'assistant' %}]~b]ai\n{{ m.content }}"
+    "{% for c in m.tool_calls or [] %}]<]minimax[>[<tool_call><invoke name=\"{{ c.function.name }}\">"
+    "{% for k, v in c.function.arguments.items() %}<{{ k }}>{{ v }}</{{ k }}>{% endfor %}</invoke>"
+    "]<]minimax[>[</tool_call>{% endfor %}[e~[\n"
+    "{% elif m.role == 'tool' %}]~b]tool\n{{ m.content }}[e~[\n"
+    "{% else %}{{ raise_exception('unknown role ' ~ m.role) }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}]~b]ai\n{% if enable_thinking %}<mm:think>{% endif %}{% endif %}"
+)
+SPECIALS = ["[UNK]", "]~!b[", "]~b]", "[e~[", "<mm:think>", "</mm:think>", "]<]minimax[>["]
+CORPUS = ["the quick brown fox jumps over the lazy dog", "what is in this picture? a cat on a mat",
+          "please click the button and type hello", "system user ai tool call weather in paris"]
+
+
+def train_tokenizer(vocab_size: int):
+    """A small BPE tokenizer (Metaspace, so spaces round-trip) with the M3 special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="never")
+    tok.decoder = decoders.Metaspace(prepend_scheme="never")
+    alphabet = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;!?'\"-_()[]{}<>/=\n\u2581")
+    tok.train_from_iterator(CORPUS * 20, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
+                                                              initial_alphabet=alphabet))
+    assert tok.get_vocab_size() <= vocab_size
+    return tok
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny checkpoint as a complete model folder an engine can load."""
+    folder = tmp_path_factory.mktemp("tiny_chat")
+    for f in tiny_model_dir.iterdir():
+        shutil.copy(f, folder / f.name)
+    tok = train_tokenizer(TINY_TEXT["vocab_size"])
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "chat_template.jinja").write_text(M3_TEMPLATE)
+    (folder / "generation_config.json").write_text(json.dumps(
+        {"eos_token_id": tok.token_to_id("[e~["), "do_sample": True, "temperature": 1.0, "top_p": 0.95}))
     return folder

@@ -8,10 +8,10 @@ import torch
 from core.model.cache import PagedCache, Sequence
 from core.model.checkpoint import Checkpoint
 from core.model.config import load_config
-from core.model.generate import ContextTooLongError, Finished, Usage, generate
+from core.events import Finished, TextDelta, Usage
+from core.model.generate import ContextTooLongError, generate
 from core.model.m3 import M3TextModel
 from core.model.sampling import SamplingParams
-from core.model.stream import TextDelta
 
 CHARS = [chr(0x4E00 + i) for i in range(256)]  # one printable character per token id
 

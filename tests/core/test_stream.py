@@ -2,7 +2,8 @@
 
 import pytest
 
-from core.model.stream import MalformedToolCall, ReasoningDelta, StreamParser, TextDelta, ToolCall
+from core.events import MalformedToolCall, ReasoningDelta, TextDelta, ToolCall
+from core.model.stream import StreamParser
 
 P = "]<]minimax[>["
 OUTPUT = (f"<mm:think>check the weather</mm:think>Let me look.{P}<tool_call>{P}<invoke name=\"get_weather\">"

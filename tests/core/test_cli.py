@@ -1,0 +1,46 @@
+"""`spyglass chat` in a real child process: argument and piped prompts, errors, the same reply
+the engine gives in-process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from core.engine import GenerateOptions, MsaEngine
+from core.events import TextDelta
+from core.messages import Message
+from core.model.sampling import SamplingParams
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spyglass(*args, stdin=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "app", *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=300, cwd=ROOT)
+
+
+def test_chat_streams_the_engines_reply(tiny_chat_dir):
+    prompt = "what is in this picture?"
+    engine = MsaEngine(tiny_chat_dir, device="cpu", dtype=torch.float32)
+    engine.load()
+    events = engine.generate([Message.text("user", prompt)],
+                             GenerateOptions(sampling=SamplingParams(), max_tokens=10))
+    expected = "".join(e.text for e in events if isinstance(e, TextDelta))
+    flags = ["chat", "--model", str(tiny_chat_dir), "--device", "cpu", "--temperature", "0", "--max-tokens", "10"]
+    run = spyglass(*flags, prompt)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.rstrip("\n") == expected and expected
+    assert "loading 5/5" in run.stderr and "prompt tokens (0 cached), " in run.stderr
+    piped = spyglass(*flags, stdin=prompt)
+    assert piped.returncode == 0 and piped.stdout == run.stdout
+
+
+def test_chat_errors_are_one_line_with_status_2(tiny_chat_dir, tmp_path):
+    run = spyglass("chat", "--model", str(tmp_path), "hi")
+    assert run.returncode == 2 and "holds no model Spyglass can run" in run.stderr and "Traceback" not in run.stderr
+    run = spyglass("chat", "--model", str(tiny_chat_dir), "--device", "cpu", "--context", "16",
+                   "the quick brown fox jumps over the lazy dog")
+    assert run.returncode == 2 and "16-token context" in run.stderr and "Traceback" not in run.stderr
