@@ -33,7 +33,7 @@ def prefill(model, cache: PagedCache, seq: Sequence, ids: torch.Tensor, *, chunk
     for start in range(0, len(ids), chunk):
         if cancel is not None and cancel.is_set():
             return None
-        logits = model.forward(ids[start:start + chunk], cache, seq)[-1]
+        logits = model.forward(ids[start:start + chunk], cache, seq, last_only=True)[-1]
     return logits
 
 
@@ -76,7 +76,7 @@ def generate(
         yield from parser.feed(text[shown:ready])
         shown = ready
         # the cache keeps every reply token, so the next turn prefills only what follows
-        logits = model.forward(torch.tensor([token], device=prompt_ids.device), cache, seq)[-1]
+        logits = model.forward(torch.tensor([token], device=prompt_ids.device), cache, seq, last_only=True)[-1]
         if seq.length >= limit:
             break
     if reason != "stop_string":

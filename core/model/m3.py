@@ -33,8 +33,10 @@ class M3TextModel:
             ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress)
 
     @torch.no_grad()
-    def forward(self, input_ids: torch.Tensor, cache: PagedCache, seq: Sequence) -> torch.Tensor:
-        """Logits `[n, vocab]` (fp32) for the new tokens `[n]`, which are appended to `seq`."""
+    def forward(self, input_ids: torch.Tensor, cache: PagedCache, seq: Sequence, *,
+                last_only: bool = False) -> torch.Tensor:
+        """Logits `[n, vocab]` (fp32) for the new tokens `[n]`, which are appended to `seq`;
+        `last_only`: just the last token's `[1, vocab]` (a long prefill's logits would not fit)."""
         cfg = self.cfg
         n = input_ids.shape[0]
         cache.reserve(seq, n)
@@ -51,6 +53,8 @@ class M3TextModel:
             h = h + self._mlp(x, w, cfg.mlp_layer_types[i])
         seq.length += n
         seq.ids.extend(input_ids.tolist())
+        if last_only:
+            h = h[-1:]
         return F.linear(layers.gemma_rms_norm(h, self.norm, cfg.rms_norm_eps), self.lm_head).float()
 
     def _attention(self, i, x, w: LayerWeights, cos, sin, cache, seq, paging, positions) -> torch.Tensor:
