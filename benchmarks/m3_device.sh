@@ -11,7 +11,7 @@ if [ -d ab/wheels ]; then
     || python3 -m pip install -q --break-system-packages --no-index --find-links ab/wheels "transformers==5.24.0" 2>&1 | tail -2
 fi
 python3 -c "import transformers; print('transformers', transformers.__version__)"
-SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 300 python3 -m pytest tests/core tests/test_foundation.py -q -x \
+SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 300 python3 -m pytest tests/core tests/test_foundation.py -q \
   -p no:cacheprovider -n 4 2>&1 | tail -15 | tee "$OUT/tests_core_gpu.log"
 PYTHONPATH=. timeout "${BENCH_TIMEOUT:-400}" python3 benchmarks/m3_runtime.py --json "$OUT/m3_runtime.json" "$@" 2>&1 \
   | tee "$OUT/m3_runtime.log" | tail -20

@@ -30,10 +30,11 @@ class SamplingParams:
 
 
 def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None = None) -> int:
-    """One token id from `logits` `[vocab]`."""
+    """One token id from `logits` `[vocab]` (on any device; sampled on the CPU, where the
+    generator lives, so a seed gives the same reply on every device)."""
     if params.temperature == 0.0:
         return int(logits.argmax())
-    scores = logits.float() / params.temperature
+    scores = logits.float().cpu() / params.temperature
     if params.top_k:
         kth = torch.topk(scores, min(params.top_k, scores.numel())).values[-1]
         scores = scores.masked_fill(scores < kth, float("-inf"))
