@@ -74,3 +74,12 @@ def test_corrupt_shard_names_the_file(tiny_model_dir, tmp_path):
     (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{bad")
     with pytest.raises(CheckpointError, match="model.safetensors is not a readable safetensors file"):
         Checkpoint(folder, load_config(folder))
+
+
+def test_truncated_shard_names_the_tensor_cut_off(tiny_model_dir, tmp_path):
+    folder = _copy(tiny_model_dir, tmp_path / "m")
+    shard = folder / "model.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-1000])  # a download that stopped early
+    with pytest.raises(CheckpointError, match=r"model.safetensors is not a readable safetensors file: tensor "
+                                              r"\S+ lies outside the file"):
+        Checkpoint(folder, load_config(folder))

@@ -134,3 +134,18 @@ def test_engine_states_and_errors(tiny_chat_dir, tmp_path, device):
         open_engine(tmp_path)
     with pytest.raises(ValueError, match="message role 'robot' is unknown"):
         Message.text("robot", "hi")
+
+
+def test_tool_definitions_and_calls_reach_the_template(engine):
+    from core.events import ToolCall
+
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    with_tools = GenerateOptions(tools=(tool,))
+    text = engine._prompt(CHAT, with_tools)[1]
+    assert '"name": "get_weather"' in text
+    assert engine.count_tokens(CHAT, with_tools) > engine.count_tokens(CHAT)
+    history = CHAT + [Message("assistant", (), tool_calls=(ToolCall("get_weather", {"city": "paris"}),)),
+                      Message.text("tool", "sunny")]
+    text = engine._prompt(history, with_tools)[1]
+    assert ']<]minimax[>[<tool_call><invoke name="get_weather"><city>paris</city></invoke>' in text
+    assert text.endswith("]~b]tool\nsunny[e~[\n]~b]ai\n")
