@@ -4,7 +4,7 @@ VENV ?= .venv
 # GPU users override it with a CUDA build (a version, or a path to a wheel).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: test test-gpu run clean
+.PHONY: test test-gpu run clean system-deps
 
 # Torch goes in first and alone so that the pinned build wins over whatever
 # `torch>=2.6` in pyproject.toml would resolve to.
@@ -15,8 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install -e ".[dev]"
 	touch $@
 
+# Xvfb, Qt's X11 libraries and xdotool (packaging/system-deps.sh lists them; installs as root).
+system-deps:
+	bash packaging/system-deps.sh
+
 # pytest's exit code is make's: a failure, or exit 5 ("no tests collected"), fails the target.
-test: $(VENV)/.installed
+test: system-deps $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -n 2 tests
 
 # For a CUDA machine: with TRITON_INTERPRET unset, tests/conftest.py picks the GPU
@@ -24,7 +28,7 @@ test: $(VENV)/.installed
 test-gpu: $(VENV)/.installed
 	env -u TRITON_INTERPRET $(VENV)/bin/python -m pytest tests/kernels -x
 
-run: $(VENV)/.installed
+run: system-deps $(VENV)/.installed
 	$(VENV)/bin/spyglass
 
 clean:
