@@ -104,14 +104,27 @@ class Message:
         return cls(role, (TextPart(text),))
 
 
-def template_messages(messages: list[Message]) -> list[dict]:
-    """The dicts a chat template reads: role, content, and tool calls in the OpenAI shape."""
+IMAGE_MARK, VIDEO_MARK = "]<]image[>[", "]<]video[>["  # where a medium sits in a message's text
+
+
+def template_messages(messages: list[Message], media: list | None = None) -> list[dict]:
+    """The dicts a chat template reads: role, content, and tool calls in the OpenAI shape.
+
+    With a `media` list, each image or video becomes a marker in the content and is appended to
+    the list in prompt order; without one, a message holding media is refused."""
     out = []
     for i, m in enumerate(messages):
-        unknown = [type(p).__name__ for p in m.parts if not isinstance(p, TextPart)]
-        if unknown:
-            raise ValueError(f"message {i} ({m.role}) has a {unknown[0]}, which this engine cannot read")
-        entry = {"role": m.role, "content": "".join(p.text for p in m.parts)}
+        content = []
+        for p in m.parts:
+            if isinstance(p, TextPart):
+                content.append(p.text)
+            elif media is not None and isinstance(p, (ImagePart, VideoPart)):
+                content.append(IMAGE_MARK if isinstance(p, ImagePart) else VIDEO_MARK)
+                media.append(p)
+            else:
+                raise ValueError(f"message {i} ({m.role}) has a {type(p).__name__}, which this model cannot read "
+                                 "(its folder has no vision tower)")
+        entry = {"role": m.role, "content": "".join(content)}
         if m.tool_calls:
             entry["tool_calls"] = [{"type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                                    for c in m.tool_calls]

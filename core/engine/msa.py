@@ -1,11 +1,14 @@
 """Our own MiniMax-M3 runtime behind the Engine protocol.
 
 `load` reads config, tokenizer, chat template and generation defaults, then the weights layer
-by layer onto the device with progress, and sizes one paged cache for `context_tokens`. One
-conversation's tokens stay in that cache: `generate` renders the whole conversation with the
-checkpoint's own template, keeps the longest cached prefix it shares with the new prompt and
-prefills only the rest (the next turn of a chat costs its new tokens only). A prompt that does
-not fit is refused before any work. `cancel` may be called from any thread.
+by layer onto the device with progress (the vision tower too, when the folder has one), and
+sizes one paged cache for `context_tokens`. One conversation's tokens stay in that cache:
+`generate` renders the whole conversation with the checkpoint's own template, images and videos
+as placeholder runs (`core/vision/prompt.py`), keeps the longest cached prefix it shares with the
+new prompt (placeholders compare by the content of their medium, so a new image never reuses an
+old one's cache) and prefills only the rest, running the tower only for media not yet cached.
+A prompt that does not fit is refused before any image is processed. `cancel` may be called
+from any thread.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import torch
 
 from core.events import Finished, LoadProgress
 from core.messages import Message, template_messages
+from core.vision.preprocess import ImageBudget, VideoBudget, preprocess_image, preprocess_video
+from core.vision.prompt import MediaLayout, expand, layout, media_keys
+from core.vision.tower import VisionTower, expected_vision_tensors, vision_config_from_dict
 from core.model.cache import PagedCache, Sequence
 from core.model.checkpoint import Checkpoint
 from core.model.config import load_config
@@ -42,14 +48,17 @@ def default_device() -> torch.device:
 class MsaEngine:
     def __init__(self, folder: str | Path, *, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None, context_tokens: int | None = None, attention: str | None = None,
-                 prefill_chunk: int = 8192):
+                 prefill_chunk: int = 8192, image_budget: ImageBudget = ImageBudget(),
+                 video_budget: VideoBudget = VideoBudget()):
         self.folder = Path(folder)
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.context_tokens, self.attention, self.prefill_chunk = context_tokens, attention, prefill_chunk
         self.state, self.error = "idle", None
+        self.image_budget, self.video_budget = image_budget, video_budget
         self._cancel = threading.Event()
-        self.model = self.cache = self.seq = None
+        self.model = self.cache = self.seq = self.vision = None
+        self._prompt_keys: list = []
 
     def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None:
         if self.state != "idle":
@@ -64,6 +73,7 @@ class MsaEngine:
             self.eos_ids = eos or ((end,) if end is not None else ())
             self.model = M3TextModel(cfg, ckpt, dtype=self.dtype, device=self.device, attention=self.attention,
                                      on_progress=on_progress)
+            self.vision = self._load_vision(ckpt, cfg)
             self.context = min(self.context_tokens or DEFAULT_CONTEXT, cfg.max_position_embeddings)
             self.cache = PagedCache(cfg, num_pages=-(-self.context // cfg.index_block_size), dtype=self.dtype,
                                     device=self.device)
@@ -75,12 +85,33 @@ class MsaEngine:
         self.state = "ready"
         log.info("loaded %s on %s (%s), context %d tokens", self.folder, self.device, self.dtype, self.context)
 
-    def _prompt(self, messages: list[Message], options: GenerateOptions) -> tuple[list[int], str]:
-        text = self.template.render(template_messages(messages), tools=list(options.tools) or None,
+    def _load_vision(self, ckpt, cfg) -> VisionTower | None:
+        """The tower when the folder has one: all of its tensors, or none of them (text-only)."""
+        import json
+
+        data = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
+        if "vision_config" not in data:
+            return None
+        vcfg = vision_config_from_dict(data, cfg.hidden_size)
+        if not any(name in ckpt.tensors for name in expected_vision_tensors(vcfg)):
+            log.info("%s has no vision tower weights: text only", self.folder)
+            return None
+        return VisionTower(vcfg, ckpt, dtype=self.dtype, device=self.device)
+
+    def _prompt(self, messages: list[Message], options: GenerateOptions):
+        """(token ids, rendered text, media parts, their layouts, cache keys) of the conversation."""
+        parts: list | None = [] if self.vision is not None else None
+        text = self.template.render(template_messages(messages, parts), tools=list(options.tools) or None,
                                     **options.template_options)
-        return self.tokenizer.encode(text, add_special_tokens=False).ids, text
+        layouts = [layout(p, self.image_budget, self.video_budget) for p in parts or []]
+        ids = self.tokenizer.encode(expand(text, layouts) if layouts else text, add_special_tokens=False).ids
+        if self.vision is None:
+            return ids, text, [], [], ids
+        keys = media_keys(ids, layouts, self.vision.cfg.image_token_id, self.vision.cfg.video_token_id)
+        return ids, text, parts, layouts, keys
 
     def count_tokens(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> int:
+        """Tokens of the prompt, images and videos included (no pixel is processed to count them)."""
         self._require_ready()
         return len(self._prompt(messages, options)[0])
 
@@ -88,32 +119,57 @@ class MsaEngine:
         """Events of the reply; `ContextTooLongError` (before any work) when the prompt does not fit."""
         self._require_ready()
         self._cancel.clear()
-        ids, text = self._prompt(messages, options)
+        ids, text, parts, layouts, keys = self._prompt(messages, options)
         if len(ids) >= self.context:
-            raise ContextTooLongError(f"the conversation needs {len(ids)} tokens of the {self.context}-token "
+            media = f" ({sum(m.tokens for m in layouts)} of them for {len(layouts)} images and videos)" if layouts else ""
+            raise ContextTooLongError(f"the conversation needs {len(ids)} tokens{media} of the {self.context}-token "
                                       "context and leaves none for the reply; shorten it or raise the context")
-        self._reuse_prefix(ids)
-        return self._stream(ids, text, options)
+        self._reuse_prefix(keys)
+        self._prompt_keys = keys
+        return self._stream(ids, text, parts, layouts, options)
 
-    def _reuse_prefix(self, ids: list[int]) -> None:
+    def _cached_keys(self) -> list:
+        n = self.seq.length
+        old = self._prompt_keys[:n]
+        return old + self.seq.ids[len(old):n]
+
+    def _reuse_prefix(self, keys: list) -> None:
         """Keep the cached tokens the new prompt starts with (at least one prompt token stays new)."""
         same = 0
-        for a, b in zip(self.seq.ids, ids[:-1]):
+        for a, b in zip(self._cached_keys(), keys[:-1]):
             if a != b:
                 break
             same += 1
         self.cache.truncate(self.seq, same)
 
-    def _stream(self, ids: list[int], text: str, options: GenerateOptions) -> Iterator:
+    def _embeds(self, ids: list[int], parts: list, layouts: list[MediaLayout]) -> torch.Tensor | None:
+        """Vision embeddings of the placeholders after the cached prefix, in order."""
+        if not layouts:
+            return None
+        mask = self.model.media_mask(torch.tensor(ids))
+        done = int(mask[:self.seq.length].sum())  # placeholders already in the cache
+        if done == int(mask.sum()):
+            return None
+        first, start = 0, 0
+        while start + layouts[first].tokens <= done:
+            start += layouts[first].tokens
+            first += 1
+        inputs = [preprocess_image(p.pixels, self.image_budget) if m.kind == "image"
+                  else preprocess_video(p.frames, p.timestamps, self.video_budget)
+                  for p, m in zip(parts[first:], layouts[first:])]
+        return torch.cat(self.vision.forward(inputs))[done - start:]
+
+    def _stream(self, ids, text, parts, layouts, options: GenerateOptions) -> Iterator:
         decode = lambda tokens: self.tokenizer.decode(tokens, skip_special_tokens=False)  # noqa: E731
         new = torch.tensor(ids[self.seq.length:], device=self.device)
         try:
-            yield from generate(self.model, self.cache, self.seq, new, decode,
+            embeds = self._embeds(ids, parts, layouts)
+            yield from generate(self.model, self.cache, self.seq, new, decode, embeds=embeds,
                                 params=options.sampling or self.sampling, max_tokens=options.max_tokens,
                                 stop=options.stop, eos_ids=self.eos_ids, cancel=self._cancel,
                                 context_length=self.context, prefill_chunk=self.prefill_chunk,
                                 reasoning=text.rstrip().endswith(THINK_OPEN))
-        except (RuntimeError, ValueError) as err:  # e.g. device out of memory: the cache may be partial
+        except (RuntimeError, ValueError) as err:  # e.g. device out of memory, a medium refused: cache may be partial
             log.exception("generation failed")
             self.cache.truncate(self.seq, 0)
             yield Finished("error", f"{type(err).__name__}: {err}")

@@ -26,14 +26,18 @@ class ContextTooLongError(ValueError):
 
 
 def prefill(model, cache: PagedCache, seq: Sequence, ids: torch.Tensor, *, chunk: int,
-            cancel: threading.Event | None = None) -> torch.Tensor | None:
+            cancel: threading.Event | None = None, embeds: torch.Tensor | None = None) -> torch.Tensor | None:
     """Run `ids` through the model `chunk` tokens at a time; the last token's logits, or None if
-    cancelled between chunks."""
-    logits = None
+    cancelled between chunks. `embeds`: vision embeddings of the placeholders among `ids`."""
+    logits, used = None, 0
     for start in range(0, len(ids), chunk):
         if cancel is not None and cancel.is_set():
             return None
-        logits = model.forward(ids[start:start + chunk], cache, seq, last_only=True)[-1]
+        part, rows = ids[start:start + chunk], None
+        if embeds is not None:
+            n = int(model.media_mask(part).sum())
+            rows, used = embeds[used:used + n], used + n
+        logits = model.forward(part, cache, seq, last_only=True, embeds=rows)[-1]
     return logits
 
 
@@ -41,7 +45,7 @@ def generate(
     model, cache: PagedCache, seq: Sequence, prompt_ids: torch.Tensor, decode: Callable[[list[int]], str], *,
     params: SamplingParams = SamplingParams(), max_tokens: int = 256, stop: Seq[str] = (),
     eos_ids: Seq[int] = (), cancel: threading.Event | None = None, context_length: int | None = None,
-    prefill_chunk: int = 8192, reasoning: bool = False,
+    prefill_chunk: int = 8192, reasoning: bool = False, embeds: torch.Tensor | None = None,
 ) -> Iterator:
     """Events of one reply to `prompt_ids`, the new tokens after what `seq` already holds.
 
@@ -55,7 +59,7 @@ def generate(
         raise ValueError("the prompt adds no token to the cached conversation; there is nothing to answer")
     generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
     cached = seq.length
-    logits = prefill(model, cache, seq, prompt_ids, chunk=prefill_chunk, cancel=cancel)
+    logits = prefill(model, cache, seq, prompt_ids, chunk=prefill_chunk, cancel=cancel, embeds=embeds)
     parser, tokens, shown, reason = StreamParser(reasoning=reasoning), [], 0, "length"
     for _ in range(max_tokens if logits is not None else 0):
         if cancel is not None and cancel.is_set():

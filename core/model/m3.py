@@ -33,10 +33,16 @@ class M3TextModel:
             ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress)
 
     @torch.no_grad()
+    def media_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Where `input_ids` hold image or video placeholders (their embeddings come from the tower)."""
+        ids = [i for i in (self.cfg.image_token_id, self.cfg.video_token_id) if i is not None]
+        return torch.isin(input_ids, torch.tensor(ids, device=input_ids.device, dtype=input_ids.dtype))
+
     def forward(self, input_ids: torch.Tensor, cache: PagedCache, seq: Sequence, *,
-                last_only: bool = False) -> torch.Tensor:
+                last_only: bool = False, embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Logits `[n, vocab]` (fp32) for the new tokens `[n]`, which are appended to `seq`;
-        `last_only`: just the last token's `[1, vocab]` (a long prefill's logits would not fit)."""
+        `last_only`: just the last token's `[1, vocab]` (a long prefill's logits would not fit);
+        `embeds` `[m, hidden]`: the vision embeddings of the m placeholders among the tokens."""
         cfg = self.cfg
         n = input_ids.shape[0]
         cache.reserve(seq, n)
@@ -46,6 +52,11 @@ class M3TextModel:
                         torch.tensor([0, n], dtype=torch.int32, device=input_ids.device),
                         torch.tensor([seq.length + n], dtype=torch.int32, device=input_ids.device))
         h = self.embed[input_ids]  # [n, hidden]
+        if embeds is not None:
+            mask = self.media_mask(input_ids)
+            if int(mask.sum()) != embeds.shape[0]:
+                raise ValueError(f"{int(mask.sum())} image/video placeholders but {embeds.shape[0]} embeddings")
+            h[mask] = embeds.to(h.dtype)
         for i, w in enumerate(self.layers):
             x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)
             h = h + F.linear(self._attention(i, x, w, cos, sin, cache, seq, paging, positions), w.o)

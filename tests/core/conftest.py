@@ -23,12 +23,12 @@ TINY_TEXT = dict(
 TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
 
 
-def save_tiny_model(folder, *, max_shard_size=None):
+def save_tiny_model(folder, *, max_shard_size=None, **extra):
     from transformers import MiniMaxM3VLConfig
     from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3SparseForConditionalGeneration
 
     torch.manual_seed(0)
-    cfg = MiniMaxM3VLConfig(text_config=TINY_TEXT, vision_config=TINY_VISION, projector_hidden_size=64)
+    cfg = MiniMaxM3VLConfig(text_config=TINY_TEXT, vision_config=TINY_VISION, projector_hidden_size=64, **extra)
     model = MiniMaxM3SparseForConditionalGeneration(cfg)
     kwargs = {"max_shard_size": max_shard_size} if max_shard_size else {}
     model.save_pretrained(folder, **kwargs)
@@ -57,7 +57,8 @@ M3_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}]~b]ai\n{% if enable_thinking %}<mm:think>{% endif %}{% endif %}"
 )
-SPECIALS = ["[UNK]", "]~!b[", "]~b]", "[e~[", "<mm:think>", "</mm:think>", "]<]minimax[>["]
+SPECIALS = ["[UNK]", "]~!b[", "]~b]", "[e~[", "<mm:think>", "</mm:think>", "]<]minimax[>[",
+            "]<]image[>[", "]<]video[>[", "]<]start of image[>[", "]<]end of image[>["]
 CORPUS = ["the quick brown fox jumps over the lazy dog", "what is in this picture? a cat on a mat",
           "please click the button and type hello", "system user ai tool call weather in paris"]
 
@@ -87,4 +88,18 @@ def tiny_chat_dir(tiny_model_dir, tmp_path_factory):
     (folder / "chat_template.jinja").write_text(M3_TEMPLATE)
     (folder / "generation_config.json").write_text(json.dumps(
         {"eos_token_id": tok.token_to_id("[e~["), "do_sample": True, "temperature": 1.0, "top_p": 0.95}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_dir(tmp_path_factory):
+    """A complete tiny folder whose image and video tokens are the tokenizer's own ids."""
+    folder = tmp_path_factory.mktemp("tiny_vl")
+    tok = train_tokenizer(TINY_TEXT["vocab_size"])
+    save_tiny_model(folder, image_token_index=tok.token_to_id("]<]image[>["),
+                    video_token_index=tok.token_to_id("]<]video[>["))
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "chat_template.jinja").write_text(M3_TEMPLATE)
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": tok.token_to_id("[e~["),
+                                                               "do_sample": False}))
     return folder
