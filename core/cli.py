@@ -1,7 +1,9 @@
 """`spyglass chat`: talk to a local model folder in the terminal.
 
 The prompt comes from the argument, or from standard input when it is piped; with neither, on a
-terminal, the chat is interactive and each turn reuses the cache of the previous ones. Answers
+terminal, the chat is interactive and each turn reuses the cache of the previous ones. Images and
+videos given with `--image` / `--video` join the first message, ahead of its text; they are read
+(and refused when unreadable) before the model loads. Answers
 stream to standard output; reasoning and load progress go to standard error, so a piped answer
 stays clean. Ctrl-C during a reply cancels that reply only. Problems with the model folder or the
 prompt end the command with a one-line message and exit status 2.
@@ -14,7 +16,7 @@ import json
 import sys
 
 from core.events import Finished, LoadProgress, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
-from core.messages import Message
+from core.messages import Message, TextPart
 
 DTYPES = {"bf16": "bfloat16", "fp32": "float32"}
 
@@ -23,6 +25,10 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", nargs="?", help="the message; read from standard input when omitted")
     parser.add_argument("--model", required=True, metavar="DIR", help="model folder (config.json, weights, ...)")
     parser.add_argument("--system", help="a system message")
+    parser.add_argument("--image", action="append", default=[], metavar="FILE",
+                        help="an image to ask about (PNG, JPEG, WebP, GIF, BMP, TIFF); repeatable")
+    parser.add_argument("--video", action="append", default=[], metavar="FILE",
+                        help="a video to ask about, sampled at 1 frame per second; repeatable")
     parser.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="weights and cache (default: bf16 on CUDA, fp32)")
     parser.add_argument("--context", type=int, help="tokens of context to reserve (default 32768)")
@@ -47,6 +53,19 @@ def _options(args, engine):
     template = {} if args.think is None else {"enable_thinking": args.think}
     return GenerateOptions(sampling=replace(sampling, **overrides), max_tokens=args.max_tokens,
                            stop=tuple(args.stop), template_options=template)
+
+
+def _media_parts(args) -> list:
+    """The images and videos named on the command line, read and checked before the model loads."""
+    from core.ingest import ingest_path
+
+    parts = []
+    for path, kind in [(p, "image") for p in args.image] + [(p, "video") for p in args.video]:
+        got = ingest_path(path)
+        if got.kind != kind:
+            raise ValueError(f"{path} is a {got.kind}, not a {kind}")
+        parts.extend(got.parts)
+    return parts
 
 
 def _show_progress(p: LoadProgress) -> None:
@@ -90,6 +109,7 @@ def chat_main(args: argparse.Namespace) -> int:
     from core.engine import open_engine
 
     try:
+        media = _media_parts(args)
         dtype = getattr(torch, DTYPES[args.dtype]) if args.dtype else None
         engine = open_engine(args.model, device=args.device, dtype=dtype, context_tokens=args.context)
         engine.load(on_progress=_show_progress)
@@ -107,7 +127,8 @@ def chat_main(args: argparse.Namespace) -> int:
                     prompt = input("> ")
                 except EOFError:
                     return 0
-            messages.append(Message.text("user", prompt))
+            messages.append(Message("user", (*media, TextPart(prompt))))
+            media = []  # the media belong to the first message
             try:
                 answer, finished = _print_reply(engine, messages, options)
             except ValueError as err:  # the prompt does not fit the context, or cannot be rendered
