@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 4 on the GPU machine: the runtime's tests on CUDA, then the runtime benchmark.
+# The runtime on the GPU machine: its tests on CUDA (text and vision), then the runtime benchmark
+# (skipped with SKIP_BENCH=1).
 # transformers >= 5.24 (the reference) is installed from wheels carried in ab/wheels when the
 # machine's own is older: the device has no network (pip download them here, see README).
 set -uo pipefail
@@ -10,8 +11,11 @@ if [ -d ab/wheels ]; then
   python3 -m pip install -q --no-index --find-links ab/wheels "transformers==5.24.0" 2>&1 | tail -2 \
     || python3 -m pip install -q --break-system-packages --no-index --find-links ab/wheels "transformers==5.24.0" 2>&1 | tail -2
 fi
-python3 -c "import transformers; print('transformers', transformers.__version__)"
+# torchvision (the reference image processors need it), matching the machine's torch, when missing
+python3 -c "import torchvision" 2>/dev/null || python3 -m pip install -q --no-deps ab/wheels/torchvision-*.whl 2>&1 | tail -2
+python3 -c "import transformers, torchvision; print('transformers', transformers.__version__, 'torchvision', torchvision.__version__)"
 SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 300 python3 -m pytest tests/core tests/test_foundation.py -q \
   -p no:cacheprovider -n 4 2>&1 | tail -15 | tee "$OUT/tests_core_gpu.log"
+[ -n "${SKIP_BENCH:-}" ] && exit 0
 PYTHONPATH=. timeout "${BENCH_TIMEOUT:-400}" python3 benchmarks/m3_runtime.py --json "$OUT/m3_runtime.json" "$@" 2>&1 \
   | tee "$OUT/m3_runtime.log" | tail -20

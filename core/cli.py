@@ -57,6 +57,8 @@ def _options(args, engine):
 
 def _media_parts(args) -> list:
     """The images and videos named on the command line, read and checked before the model loads."""
+    if not (args.image or args.video):
+        return []
     from core.ingest import ingest_path
 
     parts = []
