@@ -2,7 +2,8 @@
 
 Limits come first: the file's bytes before opening, then the width and height its header
 declares before a single pixel is decoded, so a decompression bomb costs a header read. Pillow's
-own bomb check is set to the same pixel limit as a second line. After decoding: the EXIF
+own bomb check (an error at twice its limit, raised while the header is read) is set to the
+same pixel limit as a second line. After decoding: the EXIF
 orientation is applied (a phone photo stands upright), the first frame of an animation is kept,
 and transparency is flattened onto white, as a person would see the image on a page.
 """
@@ -15,7 +16,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.ingest.errors import DamagedFile, TooLarge, UnsupportedFormat
+from core.ingest.errors import DamagedFile, IngestError, TooLarge
 from core.ingest.limits import Limits
 from core.ingest.progress import Ingested, Reporter
 from core.messages import ImagePart, Source
@@ -39,17 +40,19 @@ def decode_rgb(path: str, limits: Limits) -> np.ndarray:
     Image.MAX_IMAGE_PIXELS = limits.image_pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own check below decides
             with Image.open(path, formats=FORMATS) as image:
                 _check_declared_size(path, image.size, limits)
                 image.seek(0)
                 image.load()
                 return np.asarray(_flatten(ImageOps.exif_transpose(image)), dtype=np.uint8)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except IngestError:
+        raise
+    except Image.DecompressionBombError as error:
         raise TooLarge(path, f"its declared size exceeds the limit of {limits.image_pixels:,} pixels "
                              f"({error})") from None
     except UnidentifiedImageError:
-        raise UnsupportedFormat(path, f"it is not a readable {'/'.join(FORMATS)} image") from None
+        raise DamagedFile(path, f"its header is not that of a valid {'/'.join(FORMATS)} image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise DamagedFile(path, f"the image is damaged or truncated ({error})") from None
 
