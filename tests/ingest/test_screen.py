@@ -83,8 +83,12 @@ def desktop():
     finally:
         for process in (client, server):
             if process is not None:
-                process.kill()
-                process.wait(5)
+                process.terminate()  # lets Xvfb remove its socket and lock file
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
 
 
 def _color(pixels: np.ndarray, x: int, y: int) -> tuple:
