@@ -1,4 +1,4 @@
-"""Ingestion test helpers: a folder per test and a clock for the time bounds."""
+"""Ingestion test helpers: a clock for the time bounds (a malformed file must fail within 5 s)."""
 
 import time
 
