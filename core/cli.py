@@ -28,7 +28,9 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", action="append", default=[], metavar="FILE",
                         help="an image to ask about (PNG, JPEG, WebP, GIF, BMP, TIFF); repeatable")
     parser.add_argument("--video", action="append", default=[], metavar="FILE",
-                        help="a video to ask about, sampled at 1 frame per second; repeatable")
+                        help="a video to ask about; repeatable")
+    parser.add_argument("--video-fps", type=float, default=1.0, metavar="FPS",
+                        help="frames sampled per second of video (default 1; at most 768 frames in all)")
     parser.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="weights and cache (default: bf16 on CUDA, fp32)")
     parser.add_argument("--context", type=int, help="tokens of context to reserve (default 32768)")
@@ -59,13 +61,13 @@ def _media_parts(args) -> list:
     """The images and videos named on the command line, read and checked before the model loads."""
     if not (args.image or args.video):
         return []
-    from core.ingest import ingest_path
+    from core.ingest import Limits, ingest_path
 
-    parts = []
+    parts, limits = [], Limits(video_fps=args.video_fps)
     for path, kind in [(p, "image") for p in args.image] + [(p, "video") for p in args.video]:
-        got = ingest_path(path)
+        got = ingest_path(path, limits=limits)
         if got.kind != kind:
-            raise ValueError(f"{path} is a {got.kind}, not a {kind}")
+            raise ValueError(f"{path} is a {got.kind} file; --{kind} takes {kind}s")
         parts.extend(got.parts)
     return parts
 

@@ -10,7 +10,7 @@ import torch
 
 from core.engine import GenerateOptions, MsaEngine
 from core.events import TextDelta
-from core.messages import Message
+from core.messages import Message, TextPart
 from core.model.sampling import SamplingParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +44,35 @@ def test_chat_errors_are_one_line_with_status_2(tiny_chat_dir, tmp_path):
     run = spyglass("chat", "--model", str(tiny_chat_dir), "--device", "cpu", "--context", "16",
                    "the quick brown fox jumps over the lazy dog")
     assert run.returncode == 2 and "16-token context" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_chat_answers_about_an_image_and_a_video(tiny_vl_dir, tmp_path):
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from core.ingest import ingest_path
+
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 2.0, (64, 48))
+    for i in range(10):  # 5 seconds at 2 fps: 5 frames sampled at 1 fps, at least 4
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:, i * 6:i * 6 + 8] = 255
+        writer.write(frame)
+    writer.release()
+    parts = [*ingest_path(tmp_path / "photo.png").parts, *ingest_path(tmp_path / "clip.avi").parts]
+    engine = MsaEngine(tiny_vl_dir, device="cpu", dtype=torch.float32)
+    engine.load()
+    message = Message("user", (*parts, TextPart("what do you see?")))
+    events = list(engine.generate([message], GenerateOptions(sampling=SamplingParams(), max_tokens=6)))
+    expected = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert events[-2].prompt_tokens > 30  # the media are in the prompt
+    run = spyglass("chat", "--model", str(tiny_vl_dir), "--device", "cpu", "--temperature", "0", "--max-tokens",
+                   "6", "--image", str(tmp_path / "photo.png"), "--video", str(tmp_path / "clip.avi"),
+                   "what do you see?")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.rstrip("\n") == expected
+    assert f"[{events[-2].prompt_tokens} prompt tokens" in run.stderr
+    bad = spyglass("chat", "--model", str(tiny_vl_dir), "--image", str(tmp_path / "clip.avi"), "hi")
+    assert bad.returncode == 2 and "clip.avi is a video file; --image takes images" in bad.stderr
