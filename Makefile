@@ -1,17 +1,18 @@
 PYTHON ?= python3
 VENV ?= .venv
-# On this kind of machine pip takes a CPU build of this version from local disk;
-# GPU users override it with a CUDA build (a version, or a path to a wheel).
-TORCH_SPEC ?= torch==2.13.0
+# torch and torchvision go in first, as a pair that works together (torchvision is needed by the
+# transformers image processors the vision tests compare against). On this kind of machine pip
+# takes both from local disk; override TORCH_SPEC for another build (versions or wheel paths).
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: test test-gpu run clean system-deps
 
-# Torch goes in first and alone so that the pinned build wins over whatever
-# `torch>=2.6` in pyproject.toml would resolve to.
+# Torch goes in first so that the pinned build wins over whatever `torch>=2.6` in
+# pyproject.toml would resolve to.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
-	$(VENV)/bin/python -m pip install "$(TORCH_SPEC)"
+	$(VENV)/bin/python -m pip install $(TORCH_SPEC)
 	$(VENV)/bin/python -m pip install -e ".[dev]"
 	touch $@
 
