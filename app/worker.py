@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core.engine import Engine, GenerateOptions
+from core.engine import Engine, EngineError, GenerateOptions
 from core.events import Finished, LoadProgress, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
 from core.messages import Message
 
@@ -62,6 +62,13 @@ class EngineStatus:
 EngineFactory = Callable[[], Engine]
 
 
+def describe(err: BaseException) -> str:
+    """Our own errors carry a message for the user; anything else also names its type."""
+    if isinstance(err, (ValueError, OSError, EngineError)) and str(err):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
 class EngineWorker(QObject):
     sig_status = Signal(object)
     """EngineStatus: the engine moved to another state."""
@@ -88,7 +95,7 @@ class EngineWorker(QObject):
             self.engine = engine
             engine.load(on_progress=self.sig_load_progress.emit)
         except Exception as err:  # noqa: BLE001 - every failure is shown (STYLE 14)
-            reason = f"{type(err).__name__}: {err}" if not str(err) else str(err)
+            reason = describe(err)
             self.sig_failed.emit(WorkerFailure("load", f"The model {name} could not be loaded: {reason}"))
             self.sig_status.emit(EngineStatus("failed", reason))
             return
@@ -108,7 +115,7 @@ class EngineWorker(QObject):
                 self.engine.cancel()
             self.sig_finished.emit(self._drain(rid, stream))
         except Exception as err:  # noqa: BLE001 - every failure is shown (STYLE 14)
-            message = str(err) or type(err).__name__
+            message = describe(err)
             self.sig_failed.emit(WorkerFailure("generate", message, rid))
             self.sig_finished.emit(ReplyFinished(rid, "error", message))
 
