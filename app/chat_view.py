@@ -71,8 +71,12 @@ class ChatView(QTextBrowser):
         if not self.messages:
             self.setHtml(self._notice)
             return
-        self.setHtml("".join(head) + '<a name="tail"></a>')
-        self._tail_start = self.document().characterCount() - 1
+        self.setHtml("".join(head))
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if head:
+            cursor.insertBlock()  # the reply gets its own block, not the end of the last paragraph
+        self._tail_start = cursor.position()
         self._render_tail()
 
     # streaming
