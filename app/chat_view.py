@@ -39,6 +39,11 @@ class ViewMessage:
     notes: list[str] = field(default_factory=list)
 
 
+def caption(a: AttachmentRecord) -> str:
+    name = a.path.replace("\\", "/").rsplit("/", 1)[-1] if a.path else a.kind
+    return a.summary if name in a.summary else f"{name} · {a.summary}"
+
+
 class ChatView(QTextBrowser):
     sig_citation = Signal(object)
     """Citation: the user clicked a page or timestamp cited in a reply."""
@@ -138,7 +143,7 @@ class ChatView(QTextBrowser):
             else:
                 image = ""
             cells.append(f'<td style="padding:4px"><a href="attach:{index}/{i}">{image}</a>'
-                         f'<span style="color:#555">{html.escape(a.summary)}</span></td>')
+                         f'<span style="color:#555">{html.escape(caption(a))}</span></td>')
         return f'<table><tr>{"".join(cells)}</tr></table>'
 
     def _reasoning(self, index: int, reasoning: str) -> str:

@@ -22,7 +22,21 @@ def fetch_page(path: str, page: int):
     for p in got.parts:
         if isinstance(p, ImagePart) and p.source.page in (page, None):
             return p.pixels
-    raise ValueError(f"{path}: page {page} has no image")
+    return render_page(path, page)  # core.ingest gives text pages as text only
+
+
+def render_page(path: str, page: int):
+    """The page as pixels, drawn here because ingestion keeps only scanned pages as images."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(path)
+    try:
+        if not 1 <= page <= len(doc):
+            raise ValueError(f"{path} has {len(doc)} pages; there is no page {page}")
+        return np.ascontiguousarray(doc[page - 1].render(scale=1.5).to_numpy()[..., :3])
+    finally:
+        doc.close()
 
 
 def fetch_frame(path: str, seconds: float):

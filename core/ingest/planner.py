@@ -1,0 +1,219 @@
+"""What of a message goes to the model: a pure function from parts and budgets to a `Plan`.
+
+Token costs follow M3's rule: an image is resized to multiples of 28 within `max_image_pixels`
+and costs one token per 28x28 patch; video frames go in pairs, each pair costing one frame's
+patches. Text costs `count_text_tokens(text)` (by default len/4 + 1, an approximation; pass the
+engine's tokenizer for exact counts). When the parts do not fit, cuts are made in this order:
+page images of PDF pages whose text is kept, then video frames (thinned evenly, down to 4),
+then whole parts from the end of the message; typed text is never cut (a plan that cannot
+hold it raises `PlanError`). Every cut is listed in `Plan.omitted`, naming file, page or frames.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from core.messages import ImagePart, TextPart, VideoPart
+
+PATCH = 28
+FRAMES_PER_GROUP = 2
+MIN_VIDEO_FRAMES = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    parts: tuple  # the parts to send, in order, images and frames already resized
+    omitted: tuple[str, ...]  # what was left out and why, for the person to read
+    tokens: int  # tokens of `parts` under the rule above
+
+
+class PlanError(ValueError):
+    """Even the typed text alone does not fit the context."""
+
+
+def approx_text_tokens(text: str) -> int:
+    """A rough token count (about 4 characters a token) for when no tokenizer is at hand."""
+    return len(text) // 4 + 1
+
+
+def fit_size(height: int, width: int, max_pixels: int) -> tuple[int, int]:
+    """(height, width) in multiples of 28 nearest the image's own, scaled down within `max_pixels`."""
+    h, w = max(PATCH, round(height / PATCH) * PATCH), max(PATCH, round(width / PATCH) * PATCH)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h = max(PATCH, math.floor(height / beta / PATCH) * PATCH)
+        w = max(PATCH, math.floor(width / beta / PATCH) * PATCH)
+    return h, w
+
+
+def image_tokens(height: int, width: int, max_pixels: int) -> int:
+    h, w = fit_size(height, width, max_pixels)
+    return (h // PATCH) * (w // PATCH)
+
+
+def video_tokens(frames: int, height: int, width: int, max_pixels: int) -> int:
+    return math.ceil(frames / FRAMES_PER_GROUP) * image_tokens(height, width, max_pixels)
+
+
+@dataclass
+class _Item:
+    index: int
+    part: object
+    tokens: int
+    twin: bool = False  # a PDF page image whose page text is also in the message
+    kept: bool = True
+    frames: list[int] = field(default_factory=list)  # video: indices of the frames kept
+
+
+def plan_parts(parts: Sequence, *, context_tokens: int, max_image_pixels: int = 451584, max_images: int = 16,
+               count_text_tokens: Callable[[str], int] | None = None) -> Plan:
+    """Decide which parts (and how many frames, at what size) fit the budgets; list the rest."""
+    if max_image_pixels < PATCH * PATCH:
+        raise ValueError(f"max_image_pixels must be at least {PATCH * PATCH}, got {max_image_pixels}")
+    count = count_text_tokens or approx_text_tokens
+    items = [_measure(i, part, count, max_image_pixels) for i, part in enumerate(parts)]
+    _mark_twins(items)
+    cuts: list[tuple] = []
+    _limit_images(items, max_images, cuts)
+    _fit_context(items, context_tokens, max_image_pixels, cuts)
+    kept = tuple(_final_part(item, max_image_pixels) for item in items if item.kept)
+    return Plan(kept, _describe(cuts), sum(item.tokens for item in items if item.kept))
+
+
+def _measure(index: int, part, count: Callable[[str], int], max_pixels: int) -> _Item:
+    if isinstance(part, TextPart):
+        return _Item(index, part, count(part.text))
+    if isinstance(part, ImagePart):
+        return _Item(index, part, image_tokens(*part.pixels.shape[:2], max_pixels))
+    if isinstance(part, VideoPart):
+        n, h, w = part.frames.shape[:3]
+        return _Item(index, part, video_tokens(n, h, w, max_pixels), frames=list(range(n)))
+    raise TypeError(f"part {index} is a {type(part).__name__}, not a TextPart, ImagePart or VideoPart")
+
+
+def _mark_twins(items: list[_Item]) -> None:
+    texts = {_page_key(i.part) for i in items if isinstance(i.part, TextPart) and i.part.source.kind == "pdf_page"}
+    for item in items:
+        item.twin = isinstance(item.part, ImagePart) and item.part.source.kind == "pdf_page" \
+            and _page_key(item.part) in texts
+
+
+def _page_key(part) -> tuple:
+    return part.source.path, part.source.page
+
+
+def _limit_images(items: list[_Item], max_images: int, cuts: list) -> None:
+    images = [i for i in items if isinstance(i.part, ImagePart)]
+    excess = len(images) - max_images
+    reason = f"over the limit of {max_images} images"
+    for want_twin in (True, False):
+        for item in reversed(images):
+            if excess > 0 and item.kept and (item.twin or not want_twin):
+                _drop(item, reason, cuts)
+                excess -= 1
+
+
+def _fit_context(items: list[_Item], context: int, max_pixels: int, cuts: list) -> None:
+    reason = f"over the context of {context} tokens"
+    over = sum(i.tokens for i in items if i.kept) - context
+    for item in reversed(items):
+        if over > 0 and item.kept and item.twin:
+            over -= _drop(item, reason, cuts)
+    for item in reversed(items):
+        if over > 0 and item.kept and isinstance(item.part, VideoPart):
+            over -= _thin(item, over, max_pixels, reason, cuts)
+    for item in reversed(items):
+        if over > 0 and item.kept and not _is_typed(item.part):
+            over -= _drop(item, reason, cuts)
+    if over > 0:
+        raise PlanError(f"the typed text alone needs {over + context} tokens, more than the context of {context}; "
+                        "shorten the message or use a model with a longer context")
+
+
+def _is_typed(part) -> bool:
+    return isinstance(part, TextPart) and part.source.kind == "typed"
+
+
+def _drop(item: _Item, reason: str, cuts: list) -> int:
+    item.kept = False
+    cuts[:] = [cut for cut in cuts if cut[0] != item.index]  # a thinned video, now dropped whole
+    cuts.append((item.index, *_label(item.part), reason))
+    return item.tokens
+
+
+def _thin(item: _Item, over: int, max_pixels: int, reason: str, cuts: list) -> int:
+    """Keep fewer frames, evenly spread, to save `over` tokens; tokens saved (0 if it cannot)."""
+    n, h, w = len(item.frames), *item.part.frames.shape[1:3]
+    per_group = image_tokens(h, w, max_pixels)
+    keep = FRAMES_PER_GROUP * ((item.tokens - over) // per_group)
+    if keep < min(MIN_VIDEO_FRAMES, n) or keep >= n:
+        return 0
+    item.frames = [item.frames[k * n // keep] for k in range(keep)]
+    before, item.tokens = item.tokens, video_tokens(keep, h, w, max_pixels)
+    name = _name(item.part.source.path)
+    cuts.append((item.index, name, None, f"{n - keep} of {n} video frames (kept {keep}, spread evenly)", reason))
+    return before - item.tokens
+
+
+def _label(part) -> tuple[str, int | None, str]:
+    """(file name, page, what) of a part, for an omission line."""
+    source = part.source
+    name = _name(source.path) if source.path else {"screenshot": "screenshot", "clipboard": "pasted text",
+                                                   "typed": "typed text"}.get(source.kind, source.kind)
+    if isinstance(part, VideoPart):
+        return name, None, f"video, all {part.frames.shape[0]} frames"
+    if isinstance(part, TextPart):
+        return name, source.page, f"text ({len(part.text):,} characters)" if source.page is None else "text"
+    if source.kind == "video_frame":
+        return name, None, f"frame at {source.timestamp:.1f} s"
+    return name, source.page, "page image" if source.kind == "pdf_page" else "image"
+
+
+def _name(path: str | None) -> str:
+    return os.path.basename(path) if path else "video"
+
+
+def _describe(cuts: list[tuple]) -> tuple[str, ...]:
+    """Omission lines, in message order, a page's text and image together, runs of pages as ranges."""
+    by_page: dict[tuple, list] = {}
+    for index, name, page, what, reason in sorted(cuts):
+        key = (name, page, reason) if page is not None else (index, name, None, reason)
+        by_page.setdefault(key, [index, name, page, [], reason])[3].append(what)
+    runs: list[list] = []
+    for index, name, page, whats, reason in by_page.values():
+        what = " and ".join(whats)
+        last = runs[-1] if runs else None
+        if last and page is not None and last[0] == (name, what, reason) and last[2] == page - 1:
+            last[2] = page
+        else:
+            runs.append([(name, what, reason), page, page])
+    return tuple(_line(*run) for run in runs)
+
+
+def _line(key: tuple, first: int | None, last: int | None) -> str:
+    name, what, reason = key
+    where = name if first is None else f"{name} page {first}" if first == last else f"{name} pages {first}-{last}"
+    return f"{where}: {what} left out ({reason})"
+
+
+def _final_part(item: _Item, max_pixels: int):
+    part = item.part
+    if isinstance(part, ImagePart):
+        return ImagePart(_resize(part.pixels, max_pixels), part.source)
+    if isinstance(part, VideoPart):
+        frames = np.stack([_resize(part.frames[k], max_pixels) for k in item.frames])
+        return VideoPart(frames, tuple(part.timestamps[k] for k in item.frames), part.source)
+    return part
+
+
+def _resize(pixels: np.ndarray, max_pixels: int) -> np.ndarray:
+    h, w = fit_size(*pixels.shape[:2], max_pixels)
+    if (h, w) == pixels.shape[:2]:
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.BICUBIC))

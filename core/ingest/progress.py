@@ -1,0 +1,49 @@
+"""What a reader returns and how it reports while it works.
+
+`Ingested` is the result of reading one file; `IngestProgress` is one progress event. A reader
+receives a `Reporter`, calls `progress` after each page or frame and `check` before costly
+steps; both raise `Cancelled` once the cancel flag is set, so cancellation lands between pages.
+The same reader code runs in the sandbox's child process (progress travels over a pipe) and in
+process (benchmarks, tests), since only the two callables differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.ingest.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    done: int
+    total: int
+    what: str  # e.g. "page 3 of 200"
+
+
+@dataclass(frozen=True)
+class Ingested:
+    parts: tuple  # TextPart / ImagePart / VideoPart in reading order
+    kind: str  # "pdf" | "image" | "video"
+    summary: str  # e.g. "12 pages", "1 image 1920x1080", "42 frames over 41.0 s"
+    path: str
+
+
+class Reporter:
+    """Progress out, cancellation in, for one file."""
+
+    def __init__(self, path: str, on_progress: Callable[[IngestProgress], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> None:
+        self.path = path
+        self._on_progress = on_progress
+        self._cancelled = cancelled
+
+    def check(self) -> None:
+        if self._cancelled is not None and self._cancelled():
+            raise Cancelled(self.path, "reading was cancelled")
+
+    def progress(self, done: int, total: int, what: str) -> None:
+        self.check()
+        if self._on_progress is not None:
+            self._on_progress(IngestProgress(done, total, what))

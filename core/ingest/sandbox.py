@@ -1,0 +1,134 @@
+"""Run one reader in a child process under a time and memory bound.
+
+Native decoders (pdfium, libpng, FFmpeg) can hang, crash or balloon on a hostile file; in a
+child process each of those becomes a typed error and the app lives on. The child reports
+progress over a pipe; the parent calls it hung once it has been silent for `stall_seconds`
+(so a hang surfaces within that time, not at the end of a long file) and stops it after
+`total_seconds`. Memory is capped with RLIMIT_AS on Linux. Children are forked from a
+forkserver that has preloaded the readers: cheap per file, safe from a threaded parent (Qt),
+and it does not re-import the app's `__main__`. Windows, which has no forkserver, spawns.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from core.ingest.errors import Cancelled, DamagedFile, IngestError, ParserCrashed, TimedOut, TooLarge
+from core.ingest.limits import Limits
+from core.ingest.progress import IngestProgress, Reporter
+
+_PRELOAD = ["core.ingest.pdf", "core.ingest.images", "core.ingest.video"]
+_POLL_SECONDS = 0.05
+_CANCEL_GRACE_SECONDS = 0.5
+_context_lock = threading.Lock()
+_context = None
+
+
+def run_bounded(reader: Callable, args: tuple, *, path: str, limits: Limits,
+                on_progress: Callable[[IngestProgress], None] | None = None,
+                cancel: threading.Event | None = None):
+    """`reader(*args, reporter)` in a child process; its return value, or its error re-raised here."""
+    ctx = _get_context()
+    receive, send = ctx.Pipe(duplex=False)
+    stop = ctx.Event()
+    child = ctx.Process(target=_child_main, args=(send, stop, limits.memory_bytes, reader, args, path),
+                        daemon=True, name=f"spyglass-ingest {path}")
+    child.start()
+    send.close()
+    try:
+        return _await_result(receive, child, stop, path=path, limits=limits,
+                             on_progress=on_progress, cancel=cancel)
+    finally:
+        receive.close()
+        _reap(child, grace=_CANCEL_GRACE_SECONDS if stop.is_set() else 0.0)
+
+
+def _await_result(receive, child, stop, *, path, limits, on_progress, cancel):
+    started = last_heard = time.monotonic()
+    while True:
+        if cancel is not None and cancel.is_set():
+            stop.set()
+            raise Cancelled(path, "reading was cancelled")
+        now = time.monotonic()
+        if now - last_heard > limits.stall_seconds:
+            raise TimedOut(path, f"the reader made no progress for {limits.stall_seconds:g} s and was stopped")
+        if now - started > limits.total_seconds:
+            raise TimedOut(path, f"reading took longer than {limits.total_seconds:g} s and was stopped")
+        if not receive.poll(_POLL_SECONDS):
+            continue
+        message = _receive(receive, child, path)
+        last_heard = time.monotonic()
+        if message[0] == "progress":
+            if on_progress is not None:
+                on_progress(message[1])
+        elif message[0] == "ok":
+            return message[1]
+        else:
+            raise message[1]
+
+
+def _receive(receive, child, path: str):
+    try:
+        return receive.recv()
+    except EOFError:
+        child.join(1.0)
+        raise ParserCrashed(path, f"the reader process died ({_death(child.exitcode)})") from None
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "no exit status"
+    if exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = "; the memory bound or the system's memory ran out" if -exitcode == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit status {exitcode}"
+
+
+def _reap(child, *, grace: float) -> None:
+    child.join(grace)
+    if child.is_alive():
+        child.kill()
+        child.join(2.0)
+
+
+def _child_main(send, stop, memory_bytes: int, reader: Callable, args: tuple, path: str) -> None:
+    _limit_memory(memory_bytes)
+    reporter = Reporter(path, on_progress=lambda p: send.send(("progress", p)), cancelled=stop.is_set)
+    try:
+        send.send(("ok", reader(*args, reporter)))
+    except IngestError as error:
+        send.send(("error", error))
+    except MemoryError:
+        send.send(("error", TooLarge(path, f"reading it needs more than the {memory_bytes / 2**30:g} GiB "
+                                           "memory bound")))
+    except Exception as error:  # noqa: BLE001 - any failure of a native decoder becomes a typed error
+        send.send(("error", DamagedFile(path, f"it could not be decoded ({type(error).__name__}: {error})")))
+    finally:
+        send.close()
+
+
+def _limit_memory(memory_bytes: int) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: no RLIMIT_AS; the time bound still holds
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def _get_context():
+    global _context
+    with _context_lock:
+        if _context is None:
+            if "forkserver" in mp.get_all_start_methods():
+                _context = mp.get_context("forkserver")
+                _context.set_forkserver_preload(_PRELOAD)
+            else:
+                _context = mp.get_context("spawn")
+        return _context
