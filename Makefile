@@ -29,8 +29,11 @@ test: system-deps $(VENV)/.installed
 test-gpu: $(VENV)/.installed
 	env -u TRITON_INTERPRET $(VENV)/bin/python -m pytest tests/kernels -x
 
+# Without a display the window opens on a virtual one (xvfb-run), and we say so.
 run: system-deps $(VENV)/.installed
-	$(VENV)/bin/spyglass
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(VENV)/bin/spyglass; \
+	else echo "make run: no DISPLAY or WAYLAND_DISPLAY; starting Spyglass under xvfb-run -a (nothing will be visible)"; \
+	xvfb-run -a $(VENV)/bin/spyglass; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -1,8 +1,9 @@
 """Entry point of the `spyglass` command and of `python -m app`.
 
-`spyglass chat --model DIR` talks to a model in the terminal (`core/cli.py`; no Qt is loaded for
-it). The window does not exist yet; until it does, the bare command says so plainly instead of
-failing or pretending to start.
+`spyglass` alone opens the desktop window (Qt is imported only then); `spyglass chat --model DIR`
+talks to a model in the terminal (`core/cli.py`; no Qt is loaded for it); `--version` prints the
+version. Window options (`--model`, `--device`, `--context`, `--data-dir`) override the
+environment and the settings file (core/settings.py).
 """
 
 import argparse
@@ -13,6 +14,9 @@ from app import __version__
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spyglass", description="Local-first desktop multimodal assistant.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    from app.application import add_app_arguments
+
+    add_app_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat = commands.add_parser("chat", help="chat with a local model in the terminal",
                                description="Chat with a local model folder in the terminal.")
@@ -25,11 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "chat":
         return chat_main(args)
-    print(
-        f"spyglass {__version__}: the desktop application is not built yet; "
-        "the chat window arrives with a later issue."
-    )
-    return 0
+    from app.application import run_app
+
+    return run_app(args)
 
 
 if __name__ == "__main__":

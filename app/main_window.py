@@ -1,0 +1,264 @@
+"""The Spyglass window: conversations on the left, the chat and composer on the right.
+
+It wires the parts together and owns their lifetimes: the engine thread (one worker owning the
+engine), the task runner for ingestion and viewers, and the pending attachments of the composer.
+Files dropped anywhere on the window, pasted, or captured from the screen become chips while
+they are read in the background. closeEvent stops the reply, ends and waits on the engine thread
+and waits for background jobs (STYLE 17). Nothing here blocks on the model or on a file.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QSplitter, QVBoxLayout, QWidget
+
+from core.engine import Engine
+from core.history import HistoryStore
+from core.messages import ImagePart, Source
+from core.settings import Settings, save_settings, settings_path
+
+from app import ingest_bridge
+from app.attachments import Attachment, load_attachment, save_capture
+from app.chat_view import ChatView
+from app.citations import Citation
+from app.composer import Composer, local_files
+from app.conversation_list import ConversationList
+from app.images import to_pixels
+from app.model_status import HOW_TO_GET_A_MODEL, ModelStatus
+from app.screenshot_overlay import RegionPicker
+from app.session import ChatSession
+from app.settings_dialog import SettingsDialog
+from app.tasks import TaskRunner
+from app.viewer import open_viewer
+from app.worker import EngineStatus, EngineThread, WorkerFailure
+
+EngineMaker = Callable[[Settings], Engine]
+
+
+def default_engine(settings: Settings) -> Engine:
+    import torch
+
+    from core.engine import open_engine
+
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}.get(settings.dtype or "")
+    return open_engine(settings.model_dir, backend=settings.engine, device=settings.device, dtype=dtype,
+                       context_tokens=settings.context_tokens, attention=settings.attention)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings, store: HistoryStore, *, make_engine: EngineMaker = default_engine,
+                 overridden: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.setWindowTitle("Spyglass")
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self.settings, self.store, self.make_engine, self.overridden = settings, store, make_engine, overridden
+        self.engine, self.tasks = EngineThread(self), TaskRunner(self)
+        self.pending: dict[int, Attachment | None] = {}
+        self._keys = itertools.count(1)
+        self.viewers: list = []
+        self._build()
+        self.session = ChatSession(store, self.engine, self.tasks, self.chat, settings)
+        self._connect()
+        self.load_model()
+        self.conversations.select(None)
+
+    def _build(self) -> None:
+        self.conversations, self.chat, self.composer = ConversationList(self.store), ChatView(), Composer()
+        self.status = ModelStatus()
+        self.statusBar().addPermanentWidget(self.status, 1)
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.addWidget(self.chat, 1)
+        column.addWidget(self.composer)
+        split = QSplitter()
+        split.addWidget(self.conversations)
+        split.addWidget(right)
+        split.setSizes([260, 1020])
+        self.setCentralWidget(split)
+        self.drop_hint = QLabel("Drop PDFs, images or videos to attach them", self)
+        self.drop_hint.setStyleSheet("background:rgba(37,99,235,200); color:white; font-size:18px; padding:30px;")
+        self.drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_hint.hide()
+        menu = QMenu(self)
+        menu.addAction("Whole screen", lambda: self.capture(None))
+        for i, screen in enumerate(QGuiApplication.screens(), start=1):
+            g = screen.geometry()
+            menu.addAction(f"Monitor {i} ({g.width()}×{g.height()})", lambda i=i: self.capture(i))
+        menu.addAction("Region…", lambda: self.capture("region"))
+        self.composer.screenshot_button.setMenu(menu)
+        settings = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"), triggered=self.open_settings)
+        new = QAction("New conversation", self, shortcut=QKeySequence.StandardKey.New,
+                      triggered=self.conversations.new_conversation)
+        file_menu = self.menuBar().addMenu("&Spyglass")
+        for action in (new, settings):
+            file_menu.addAction(action)
+        file_menu.addAction("Quit", self.close)
+
+    def _connect(self) -> None:
+        w = self.engine.worker
+        w.sig_status.connect(self.status.show_status)
+        w.sig_load_progress.connect(self.status.show_progress)
+        w.sig_failed.connect(self._worker_failed)
+        self.conversations.sig_selected.connect(self._open_conversation)
+        self.composer.sig_send.connect(self.send)
+        self.composer.sig_stop.connect(self.session.stop)
+        self.composer.sig_files.connect(self.attach_files)
+        self.composer.sig_image.connect(self.attach_image)
+        self.composer.sig_removed.connect(lambda key: self.pending.pop(key, None))
+        self.session.sig_generating.connect(self.composer.set_generating)
+        self.session.sig_conversation_changed.connect(self.conversations.refresh)
+        self.session.sig_notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.chat.sig_citation.connect(self.open_citation)
+        self.chat.sig_open_attachment.connect(
+            lambda a: a.path and self._view(a.path, "pdf" if a.kind == "pdf" else "video", 1 if a.kind == "pdf" else 0))
+
+    # model
+    def model_name(self) -> str:
+        return self.settings.model_dir or ""
+
+    def load_model(self) -> None:
+        s = self.settings
+        if not s.model_dir:
+            self.status.show_status(EngineStatus("none"))
+        elif s.engine != "msa":
+            self.status.show_status(EngineStatus("failed", f"the {s.engine} backend is coming; choose the MSA "
+                                                           "runtime in Settings"))
+        else:
+            self.engine.load(lambda: self.make_engine(s), s.model_dir)
+
+    def _worker_failed(self, failure: WorkerFailure) -> None:
+        self.statusBar().showMessage(failure.message, 15000)  # the reply itself shows it too
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.overridden, self)
+        if dialog.exec():
+            self.apply_settings(dialog.settings(), save=True)
+
+    def apply_settings(self, settings: Settings, *, save: bool) -> None:
+        model_changed = (settings.model_dir, settings.engine, settings.context_tokens) != \
+            (self.settings.model_dir, self.settings.engine, self.settings.context_tokens)
+        if save:
+            save_settings(settings, settings_path())
+        self.settings = settings
+        self.session.update_settings(settings)
+        if model_changed:
+            self.load_model()
+
+    # conversations
+    def _open_conversation(self, conversation_id: int | None) -> None:
+        if self.session.generating:
+            self.session.stop()
+        notice = HOW_TO_GET_A_MODEL if self.status.state in ("none", "failed") else \
+            "<p style='color:#666'>Ask anything, or drop PDFs, images and videos here.</p>"
+        self.session.open(conversation_id, notice)
+
+    def send(self, text: str) -> None:
+        if self.status.state != "ready":
+            self.statusBar().showMessage("No model is ready to answer; see the status below and Settings.", 15000)
+            return
+        if any(a is None for a in self.pending.values()):
+            self.statusBar().showMessage("Attachments are still being read; send again in a moment.", 8000)
+            return
+        attachments = [a for a in self.pending.values() if a is not None]
+        self.pending.clear()
+        self.composer.clear()
+        self.session.send(text, attachments, self.model_name())
+
+    # attachments
+    def attach_files(self, paths: list[str]) -> None:
+        for path in paths:
+            key = next(self._keys)
+            self.pending[key] = None
+            chip = self.composer.add_chip(key, f"{Path(path).name} · reading…")
+            self.tasks.run_task(lambda p=path: load_attachment(p, context_tokens=self.settings.context_tokens),
+                                lambda att, key=key, chip=chip: self._attached(key, chip, att),
+                                lambda err, key=key: self._attach_failed(key, err))
+
+    def _attached(self, key: int, chip, att: Attachment) -> None:
+        if key in self.pending:
+            self.pending[key] = att
+            chip.show_attachment(att)
+
+    def _attach_failed(self, key: int, message: str) -> None:
+        self.pending.pop(key, None)
+        self.composer.drop_chip(key)
+        self.statusBar().showMessage(f"Cannot attach: {message}", 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Cannot attach", message, parent=self)
+        box.open()  # window-modal without blocking the event loop
+
+    def attach_image(self, image: QImage, kind: str = "clipboard") -> None:
+        part = ImagePart(to_pixels(image), Source(kind if kind != "clipboard" else "clipboard"))
+        self.attach_part(part, kind)
+
+    def attach_part(self, part: ImagePart, kind: str) -> None:
+        key = next(self._keys)
+        chip = self.composer.add_chip(key, f"{kind} · reading…")
+        att = save_capture(part, self.settings.history_path().parent / "captures", kind)
+        self.pending[key] = att
+        chip.show_attachment(att)
+
+    def capture(self, target) -> None:
+        """Hide the window, wait for the compositor, capture, show the window again."""
+        self.hide()
+        QTimer.singleShot(250, lambda: self._capture_now(target))
+
+    def _capture_now(self, target) -> None:
+        try:
+            shot = ingest_bridge.capture_screen(monitor=None if target in (None, "region") else target)
+        except (ValueError, OSError, RuntimeError) as err:
+            self.show()
+            self.statusBar().showMessage(f"Screenshot failed: {err}", 15000)
+            return
+        if target != "region":
+            self.show()
+            self.attach_part(shot, "screenshot")
+            return
+        self.picker = RegionPicker(shot)
+        self.picker.sig_picked.connect(lambda part: (self.show(), self.attach_part(part, "screenshot")))
+        self.picker.sig_cancelled.connect(self.show)
+        self.picker.show()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if local_files(event.mimeData()) or event.mimeData().hasImage():
+            event.acceptProposedAction()
+            self.drop_hint.setGeometry(self.rect().adjusted(40, 80, -40, -80))
+            self.drop_hint.show()
+            self.drop_hint.raise_()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.drop_hint.hide()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        self.drop_hint.hide()
+        if files := local_files(event.mimeData()):
+            self.attach_files(files)
+        elif event.mimeData().hasImage():
+            self.attach_image(QImage(event.mimeData().imageData()))
+        event.acceptProposedAction()
+
+    # citations
+    def open_citation(self, citation: Citation) -> None:
+        kind = "pdf" if citation.kind == "page" else "video"
+        for m in reversed(self.chat.messages):
+            for a in m.attachments:
+                if a.path and (a.kind == kind or (kind == "video" and a.kind in ("image", "screenshot"))):
+                    self._view(a.path, kind, citation.value)
+                    return
+        self.statusBar().showMessage(f"This conversation has no {'PDF' if kind == 'pdf' else 'video'} to show that in.",
+                                     8000)
+
+    def _view(self, path: str, kind: str, value: float) -> None:
+        self.viewers.append(open_viewer(self, self.tasks, path=path, kind=kind, value=value))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.session.stop()
+        self.engine.stop()
+        self.session.abandon()
+        self.tasks.wait()
+        super().closeEvent(event)

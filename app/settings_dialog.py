@@ -1,0 +1,89 @@
+"""Settings: the backend, the model folder and generation parameters, saved to the settings file.
+
+Only our MSA runtime can be chosen today; the GGUF file and remote server entries are shown as
+coming and cannot be selected. Values set by the environment or the command line win over the
+file (core/settings.py), so the dialog names any that will override what is saved here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+                               QSpinBox, QWidget)
+
+from core.settings import Settings
+
+BACKENDS = (("msa", "MSA runtime (this computer)"), ("gguf", "GGUF file (coming)"),
+            ("remote", "Remote server (coming)"))
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, overridden: tuple[str, ...] = (), parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Spyglass settings")
+        self.base = settings
+        form = QFormLayout(self)
+        self.backend = QComboBox()
+        for key, label in BACKENDS:
+            self.backend.addItem(label, key)
+        model: QStandardItemModel = self.backend.model()
+        for row in (1, 2):
+            model.item(row).setEnabled(False)
+        self.backend.setCurrentIndex(0)
+        self.model_dir = QLineEdit(settings.model_dir or "", placeholderText="folder with config.json and weights")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.model_dir, 1)
+        folder_row.addWidget(browse)
+        self.context = QSpinBox(minimum=256, maximum=1 << 20, singleStep=1024, value=settings.context_tokens)
+        self.max_tokens = QSpinBox(minimum=1, maximum=1 << 17, value=settings.max_tokens)
+        self.temperature = self._optional_float(settings.temperature, 0.0, 2.0)
+        self.top_p = self._optional_float(settings.top_p, 0.0, 1.0)
+        self.top_k = QSpinBox(minimum=-1, maximum=10000, value=-1 if settings.top_k is None else settings.top_k,
+                              specialValueText="model default")
+        self.seed = QSpinBox(minimum=-1, maximum=2**31 - 1, value=-1 if settings.seed is None else settings.seed,
+                             specialValueText="random")
+        self.think = QCheckBox("Let the model reason before answering")
+        self.think.setChecked(bool(settings.think))
+        self.system = QPlainTextEdit(settings.system_prompt)
+        self.system.setMaximumHeight(80)
+        for label, widget in (("Backend", self.backend), ("Model folder", folder_row), ("Context tokens", self.context),
+                              ("Longest reply", self.max_tokens), ("Temperature", self.temperature),
+                              ("Top-p", self.top_p), ("Top-k", self.top_k), ("Seed", self.seed), ("", self.think),
+                              ("System message", self.system)):
+            form.addRow(label, widget)
+        if overridden:
+            form.addRow(QLabel("Set by the environment or command line, which win over this dialog: "
+                               + ", ".join(overridden), wordWrap=True))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    @staticmethod
+    def _optional_float(value: float | None, low: float, high: float) -> QDoubleSpinBox:
+        box = QDoubleSpinBox(minimum=low - 0.01, maximum=high, singleStep=0.05, decimals=2,
+                             specialValueText="model default")
+        box.setValue(low - 0.01 if value is None else value)
+        return box
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder", self.model_dir.text())
+        if folder:
+            self.model_dir.setText(folder)
+
+    def settings(self) -> Settings:
+        """The settings as edited (raises ValueError for an invalid combination)."""
+        def optional(box: QDoubleSpinBox) -> float | None:
+            return None if box.value() < box.minimum() + 0.005 else round(box.value(), 2)
+
+        return replace(self.base, engine=self.backend.currentData(), model_dir=self.model_dir.text().strip() or None,
+                       context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),
+                       temperature=optional(self.temperature), top_p=optional(self.top_p) or None,
+                       top_k=None if self.top_k.value() < 0 else self.top_k.value(),
+                       seed=None if self.seed.value() < 0 else self.seed.value(),
+                       think=self.think.isChecked() or None, system_prompt=self.system.toPlainText())

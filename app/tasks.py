@@ -1,0 +1,54 @@
+"""One-shot background jobs (ingesting a file, rendering a cited page) with callbacks (STYLE 10).
+
+`run_task(fn, on_done, on_failed)` runs `fn()` on Qt's global thread pool and calls exactly one
+of the callbacks on the UI thread with the result or the error message. Callbacks are delivered
+through a QObject owned by `TaskRunner` on the UI thread, so they never touch widgets from the
+pool. `TaskRunner.wait` lets closeEvent wait for jobs in flight (STYLE 17).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+
+class _Relay(QObject):
+    sig_done = Signal(object, object)
+    """(callback, result): call the success callback on the UI thread."""
+    sig_failed = Signal(object, str)
+    """(callback, message): call the failure callback on the UI thread."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.sig_done.connect(lambda cb, result: cb(result))
+        self.sig_failed.connect(lambda cb, message: cb(message))
+
+
+class _Job(QRunnable):
+    def __init__(self, fn: Callable[[], Any], relay: _Relay, on_done, on_failed) -> None:
+        super().__init__()
+        self.fn, self.relay, self.on_done, self.on_failed = fn, relay, on_done, on_failed
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as err:  # noqa: BLE001 - every failure reaches the user (STYLE 14)
+            self.relay.sig_failed.emit(self.on_failed, str(err) or type(err).__name__)
+            return
+        self.relay.sig_done.emit(self.on_done, result)
+
+
+class TaskRunner(QObject):
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool or QThreadPool.globalInstance()
+        self.relay = _Relay(self)
+
+    def run_task(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
+                 on_failed: Callable[[str], None]) -> None:
+        self.pool.start(_Job(fn, self.relay, on_done, on_failed))
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        return self.pool.waitForDone(timeout_ms)

@@ -1,0 +1,74 @@
+"""The history database's schema as a list of migrations, applied in order on open.
+
+The schema version is SQLite's `user_version`; migration N moves a database from version N to
+N + 1 inside one transaction, so a crash mid-migration leaves the old version intact. A database
+newer than this code is refused rather than guessed at. Attachments keep their metadata, the
+source path and a small thumbnail (PNG bytes made by the caller), never the file itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: conversations, messages and their attachments
+    """
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        text TEXT NOT NULL DEFAULT '',
+        reasoning TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'done',
+        error TEXT,
+        created REAL NOT NULL
+    );
+    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        path TEXT,
+        summary TEXT NOT NULL DEFAULT '',
+        count INTEGER NOT NULL DEFAULT 0,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        thumbnail BLOB
+    );
+    CREATE INDEX attachments_by_message ON attachments(message_id);
+    """,
+    # 1 -> 2: which model answered, for showing and for later filtering
+    """
+    ALTER TABLE messages ADD COLUMN model TEXT NOT NULL DEFAULT '';
+    """,
+)
+VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer Spyglass, or a migration failed."""
+
+
+def migrate(db: sqlite3.Connection, path: str) -> int:
+    """Bring `db` to `VERSION`; returns the version it had before."""
+    found = db.execute("PRAGMA user_version").fetchone()[0]
+    if found > VERSION:
+        raise SchemaError(f"{path} has history schema version {found}, newer than this Spyglass knows "
+                          f"({VERSION}); update Spyglass or point SPYGLASS_DATA_DIR elsewhere")
+    for version in range(found, VERSION):
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+            db.execute("COMMIT")
+        except sqlite3.Error as err:
+            db.execute("ROLLBACK")
+            raise SchemaError(f"{path}: migrating history from version {version} failed: {err}") from err
+    return found

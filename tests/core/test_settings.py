@@ -1,0 +1,42 @@
+"""Settings: precedence CLI > environment > file > defaults, file errors, and the README table."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from core.settings import ENV_VARS, FIELDS, Settings, load_settings, save_settings, settings_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_precedence_cli_over_env_over_file_over_defaults(tmp_path):
+    path = tmp_path / "settings.json"
+    save_settings(Settings(max_tokens=100, context_tokens=2048, model_dir="/file"), path)
+    env = {"SPYGLASS_MAX_TOKENS": "200", "SPYGLASS_THINK": "yes", "SPYGLASS_TEMPERATURE": "0.5"}
+    s = load_settings({"max_tokens": 300, "model_dir": None}, env=env, path=path)
+    assert (s.max_tokens, s.context_tokens, s.model_dir, s.think, s.temperature) == (300, 2048, "/file", True, 0.5)
+    assert load_settings(env={}, path=tmp_path / "none.json") == Settings()
+
+
+def test_bad_values_name_the_setting(tmp_path):
+    with pytest.raises(ValueError, match="SPYGLASS|max_tokens"):
+        load_settings(env={"SPYGLASS_MAX_TOKENS": "lots"}, path=tmp_path / "x.json")
+    (tmp_path / "bad.json").write_text('{"colour": "blue"}')
+    with pytest.raises(ValueError, match="unknown settings colour"):
+        load_settings(env={}, path=tmp_path / "bad.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="fix or delete it"):
+        load_settings(env={}, path=tmp_path / "broken.json")
+
+
+def test_file_lives_in_the_xdg_config_folder():
+    assert settings_path({"XDG_CONFIG_HOME": "/cfg"}) == Path("/cfg/spyglass/settings.json")
+
+
+def test_readme_table_lists_every_setting_once():
+    text = (ROOT / "README.md").read_text()
+    table = text.split("<!-- settings-table -->")[1]
+    rows = re.findall(r"^\| `(\w+)` \| `(SPYGLASS_\w+)` \|", table, re.M)
+    assert sorted(rows) == sorted((name, f.metadata["env"]) for name, f in FIELDS.items())
+    assert len(ENV_VARS) == len(FIELDS)
