@@ -15,7 +15,7 @@ from pathlib import Path
 from core.history import AttachmentRecord
 from core.messages import ImagePart, TextPart, VideoPart
 
-from app import ingest_bridge
+from core import ingest
 from app.images import png_bytes, thumbnail, to_qimage
 
 
@@ -57,7 +57,7 @@ def _count(kind: str, parts: tuple) -> int:
 
 
 def from_parts(kind: str, path: str | None, summary: str, parts: tuple, *, context_tokens: int) -> Attachment:
-    plan = ingest_bridge.plan_parts(parts, context_tokens=context_tokens)
+    plan = ingest.plan_parts(parts, context_tokens=context_tokens)
     first = _first_pixels(parts)
     thumb = thumbnail(first) if first is not None else None
     return Attachment(kind, path, summary, _count(kind, parts), plan.tokens, thumb, tuple(plan.parts),
@@ -66,7 +66,7 @@ def from_parts(kind: str, path: str | None, summary: str, parts: tuple, *, conte
 
 def load_attachment(path: str | Path, *, context_tokens: int) -> Attachment:
     """Ingest `path` (in a background job); raises IngestError with a message for the user."""
-    got = ingest_bridge.ingest_path(str(path))
+    got = ingest.ingest_path(str(path))
     return from_parts(got.kind, str(path), got.summary, tuple(got.parts), context_tokens=context_tokens)
 
 

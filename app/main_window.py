@@ -22,7 +22,7 @@ from core.history import HistoryStore
 from core.messages import ImagePart, Source
 from core.settings import Settings, save_settings, settings_path
 
-from app import ingest_bridge
+from core import ingest
 from app.attachments import Attachment, load_attachment, save_capture
 from app.chat_view import ChatView
 from app.citations import Citation
@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
 
     def _capture_now(self, target) -> None:
         try:
-            shot = ingest_bridge.capture_screen(monitor=None if target in (None, "region") else target)
+            shot = ingest.capture_screen(monitor=None if target in (None, "region") else target)
         except (ValueError, OSError, RuntimeError) as err:
             self.show()
             self.statusBar().showMessage(f"Screenshot failed: {err}", 15000)

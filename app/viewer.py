@@ -10,37 +10,20 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from core.messages import ImagePart, VideoPart
-
-from app import ingest_bridge
 from app.images import to_qimage
 from app.tasks import TaskRunner
+from core import ingest
+from core.messages import ImagePart, VideoPart
 
 
 def fetch_page(path: str, page: int):
-    got = ingest_bridge.ingest_path(path, pages=range(page - 1, page))
-    for p in got.parts:
-        if isinstance(p, ImagePart) and p.source.page in (page, None):
-            return p.pixels
-    return render_page(path, page)  # core.ingest gives text pages as text only
-
-
-def render_page(path: str, page: int):
-    """The page as pixels, drawn here because ingestion keeps only scanned pages as images."""
-    import numpy as np
-    import pypdfium2 as pdfium
-
-    doc = pdfium.PdfDocument(path)
-    try:
-        if not 1 <= page <= len(doc):
-            raise ValueError(f"{path} has {len(doc)} pages; there is no page {page}")
-        return np.ascontiguousarray(doc[page - 1].render(scale=1.5).to_numpy()[..., :3])
-    finally:
-        doc.close()
+    """The rendered image of 1-based `page` of the PDF at `path`."""
+    got = ingest.ingest_path(path, pages=range(page, page + 1))
+    return next(p.pixels for p in got.parts if isinstance(p, ImagePart))
 
 
 def fetch_frame(path: str, seconds: float):
-    got = ingest_bridge.ingest_path(path)
+    got = ingest.ingest_path(path)
     if got.kind == "image":
         return next(p.pixels for p in got.parts if isinstance(p, ImagePart))
     for p in got.parts:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from core.engine import Engine, EngineError, GenerateOptions
-from core.events import Finished, LoadProgress, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
+from core.events import Finished, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
 from core.messages import Message
 
 BATCH_SECONDS = 0.03

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 
 def make_image(path: Path, size=(320, 200), color=(200, 40, 40)) -> Path:

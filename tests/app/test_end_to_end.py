@@ -1,14 +1,12 @@
 """The window with the real MSA engine on a tiny generated M3 folder, on the CPU.
 
 Drop a generated PDF and an image, send, receive a streamed reply, close the window, open a new
-one on the same history: the conversation is back. The first test sends the image too; it passes
-once the MSA engine reads images (issue 5); until then the engine refuses the image and the
-test fails on that refusal only. The second sends the PDF's text only and passes today.
+one on the same history: the conversation is back. The first test sends the PDF (its pages as
+text and images) and the image through the vision tower; the second sends the PDF's text only.
 """
 
 import pytest
 import torch
-from PySide6.QtCore import Qt
 
 from core.engine import MsaEngine
 from core.settings import Settings
@@ -16,20 +14,12 @@ from core.settings import Settings
 from app.attachments import text_only
 from tests.app.files import make_image, make_pdf
 from tests.app.test_window import drop, send, wait_reply
-from tests.core.conftest import M3_TEMPLATE, save_tiny_model, train_tokenizer  # noqa: F401 - generators reused
+from tests.core.conftest import write_tiny_vl_folder
 
 
 @pytest.fixture(scope="session")
 def tiny_folder(tmp_path_factory):
-    import json
-
-    folder = tmp_path_factory.mktemp("tiny_m3_app")
-    save_tiny_model(folder)
-    tok = train_tokenizer(256)
-    tok.save(str(folder / "tokenizer.json"))
-    (folder / "chat_template.jinja").write_text(M3_TEMPLATE)
-    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": tok.token_to_id("[e~[")}))
-    return folder
+    return write_tiny_vl_folder(tmp_path_factory.mktemp("tiny_m3_app"))
 
 
 def make_cpu_engine(settings: Settings):

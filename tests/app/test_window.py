@@ -156,7 +156,8 @@ def test_an_engine_that_cannot_read_images_shows_the_error(make_window, qtbot, t
 
 def test_citations_open_the_cited_pdf_page(make_window, qtbot, tmp_path):
     window = make_window(FakeEngine(reply="The cat is on page 2."))
-    drop(window, make_pdf(tmp_path / "paper.pdf"))
+    pdf = make_pdf(tmp_path / "paper.pdf")
+    drop(window, pdf)
     qtbot.waitUntil(lambda: bool(window.pending) and all(window.pending.values()), timeout=10000)
     send(qtbot, window, "where is the cat?")
     wait_reply(qtbot, window)
@@ -164,7 +165,12 @@ def test_citations_open_the_cited_pdf_page(make_window, qtbot, tmp_path):
     window.chat._clicked(QUrl("cite:page/2"))
     (viewer,) = window.viewers
     qtbot.waitUntil(lambda: viewer.image.pixmap() is not None and not viewer.image.pixmap().isNull(), timeout=5000)
-    assert "page 2" in viewer.windowTitle() and viewer.image.pixmap().width() in (300, 450)
+    from app.viewer import fetch_page
+
+    page2 = fetch_page(str(pdf), 2)
+    shown = viewer.image.pixmap()
+    assert "page 2" in viewer.windowTitle() and (shown.height(), shown.width()) == page2.shape[:2]
+    assert not (page2.shape == fetch_page(str(pdf), 1).shape and (page2 == fetch_page(str(pdf), 1)).all())
 
 
 @pytest.mark.parametrize("answer, kept", [("yes", False), ("no", True)])

@@ -91,10 +91,8 @@ def tiny_chat_dir(tiny_model_dir, tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_vl_dir(tmp_path_factory):
-    """A complete tiny folder whose image and video tokens are the tokenizer's own ids."""
-    folder = tmp_path_factory.mktemp("tiny_vl")
+def write_tiny_vl_folder(folder):
+    """A complete tiny model folder whose image and video tokens are the tokenizer's own ids."""
     tok = train_tokenizer(TINY_TEXT["vocab_size"])
     save_tiny_model(folder, image_token_index=tok.token_to_id("]<]image[>["),
                     video_token_index=tok.token_to_id("]<]video[>["))
@@ -103,3 +101,8 @@ def tiny_vl_dir(tmp_path_factory):
     (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": tok.token_to_id("[e~["),
                                                                "do_sample": False}))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_dir(tmp_path_factory):
+    return write_tiny_vl_folder(tmp_path_factory.mktemp("tiny_vl"))
