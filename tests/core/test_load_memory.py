@@ -1,8 +1,11 @@
 """Loading never holds two copies of the weights: peak resident memory of a fresh process.
 
 A 2 GB fp32 checkpoint in 4 shards is loaded in a child process (so nothing else of the test
-run counts); on the CPU its peak resident set must stay below 1.25x the checkpoint, on a GPU the
-host memory the load adds must stay below the largest shard plus a margin.
+run counts). On the CPU, what the load adds to the process's peak resident set must stay below
+1.25x the checkpoint: the peak is measured from just before loading, because importing the CUDA
+build of torch alone makes about 0.5 GB resident (with the CPU build, 0.2 GB, the whole-process
+peak was 1.17x). On a GPU, the host memory the load adds must stay below the largest shard plus
+a margin.
 """
 
 import json
@@ -65,9 +68,9 @@ def test_loading_holds_one_copy(two_gb_checkpoint, device):
     got = json.loads(run.stdout.strip().splitlines()[-1])
     assert got["steps"] == list(range(1, TWO_GB_TEXT["num_hidden_layers"] + 3))  # embeddings, 9 layers, head
     assert got["done"] == got["total"] == size
+    added = got["peak"] - got["before"]
     if device == "cpu":
-        assert got["peak"] < 1.25 * size, f"peak RSS {got['peak'] / GB:.2f} GB for a {size / GB:.2f} GB checkpoint"
+        assert added < 1.25 * size, f"loading added {added / GB:.2f} GB for a {size / GB:.2f} GB checkpoint"
     else:
         largest = max(p.stat().st_size for p in shards)
-        added = got["peak"] - got["before"]
         assert added < largest + 0.25 * GB, f"the load added {added / GB:.2f} GB of host memory"
