@@ -132,7 +132,7 @@ def _normalize(frames: torch.Tensor) -> torch.Tensor:
 
 def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
     """uint8 `[..., H, W, 3]` numpy -> uint8 `[N, 3, H, W]` torch."""
-    t = torch.from_numpy(np.ascontiguousarray(pixels))
+    t = torch.from_numpy(np.require(pixels, requirements=["C", "W"]))  # copies only a read-only array
     return t.reshape(-1, *t.shape[-3:]).permute(0, 3, 1, 2)
 
 
