@@ -40,6 +40,7 @@ from app.viewer import open_viewer
 from app.worker import EngineStatus, EngineThread, WorkerFailure
 
 EngineMaker = Callable[[Settings], Engine]
+RELOAD_FIELDS = ("model_dir", "engine", "device", "dtype", "attention", "context_tokens")  # how the model loads
 
 
 def default_engine(settings: Settings) -> Engine:
@@ -138,19 +139,29 @@ class MainWindow(QMainWindow):
     def _worker_failed(self, failure: WorkerFailure) -> None:
         self.statusBar().showMessage(failure.message, 15000)  # the reply itself shows it too
 
-    def open_settings(self) -> None:
+    def open_settings(self) -> SettingsDialog:
+        """The settings dialog, window-modal without blocking; Save applies and saves what it shows."""
         dialog = SettingsDialog(self.settings, self.overridden, self)
-        if dialog.exec():
+        dialog.accepted.connect(lambda: self._settings_saved(dialog))
+        dialog.open()
+        self.settings_dialog = dialog
+        return dialog
+
+    def _settings_saved(self, dialog: SettingsDialog) -> None:
+        try:
             self.apply_settings(dialog.settings(), save=True)
+        except (ValueError, OSError) as err:
+            self.statusBar().showMessage(f"Settings not saved: {err}", 15000)
+            QMessageBox(QMessageBox.Icon.Warning, "Settings not saved", str(err), parent=self).open()
 
     def apply_settings(self, settings: Settings, *, save: bool) -> None:
-        model_changed = (settings.model_dir, settings.engine, settings.context_tokens) != \
-            (self.settings.model_dir, self.settings.engine, self.settings.context_tokens)
+        """Use `settings` from the next request on; a change to how the model loads reloads it."""
+        reload = [getattr(settings, k) != getattr(self.settings, k) for k in RELOAD_FIELDS]
         if save:
             save_settings(settings, settings_path())
         self.settings = settings
         self.session.update_settings(settings)
-        if model_changed:
+        if any(reload):
             self.load_model()
 
     # conversations
