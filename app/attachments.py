@@ -38,7 +38,8 @@ class Attachment:
     def label(self) -> str:
         unit = {"pdf": "page", "video": "frame"}.get(self.kind)
         size = f" · {self.count} {unit}{'s' if self.count != 1 else ''}" if unit else ""
-        return f"{Path(self.path).name if self.path else self.kind}{size} · ~{self.tokens} tokens"
+        captured = self.kind in ("screenshot", "clipboard") or not self.path  # its file name says nothing
+        return f"{self.summary if captured else Path(self.path).name}{size} · ~{self.tokens} tokens"
 
 
 def _first_pixels(parts: tuple):
