@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         w = self.engine.worker
-        w.sig_status.connect(self.status.show_status)
+        w.sig_status.connect(self._engine_status)
         w.sig_load_progress.connect(self.status.show_progress)
         w.sig_failed.connect(self._worker_failed)
         self.conversations.sig_selected.connect(self._open_conversation)
@@ -133,7 +133,8 @@ class MainWindow(QMainWindow):
         elif s.engine != "msa":
             self.status.show_status(EngineStatus("failed", f"the {s.engine} backend is coming; choose the MSA "
                                                            "runtime in Settings"))
-        else:
+        else:  # show it at once: until the worker answers, the old model's "ready" would still show
+            self.status.show_status(EngineStatus("loading", s.model_dir))
             self.engine.load(lambda: self.make_engine(s), s.model_dir)
 
     def _worker_failed(self, failure: WorkerFailure) -> None:
@@ -168,9 +169,17 @@ class MainWindow(QMainWindow):
     def _open_conversation(self, conversation_id: int | None) -> None:
         if self.session.generating:
             self.session.stop()
-        notice = HOW_TO_GET_A_MODEL if self.status.state in ("none", "failed") else \
+        self.session.open(conversation_id, self._welcome())
+
+    def _welcome(self) -> str:
+        return HOW_TO_GET_A_MODEL if self.status.state in ("none", "failed") else \
             "<p style='color:#666'>Ask anything, or drop PDFs, images and videos here.</p>"
-        self.session.open(conversation_id, notice)
+
+    def _engine_status(self, status: EngineStatus) -> None:
+        """An empty conversation's welcome follows the model: how to get one once loading fails."""
+        self.status.show_status(status)
+        if self.session.conversation_id is None and not self.chat.messages:
+            self.chat.set_messages([], self._welcome())
 
     def send(self, text: str) -> None:
         if self.status.state != "ready":

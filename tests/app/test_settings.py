@@ -53,6 +53,7 @@ def test_saved_settings_reach_the_file_the_next_request_and_the_model(make_windo
     d.max_tokens.setValue(3)
     d.model_dir.setText(str(tmp_path / "m3-b"))
     save(qtbot, d)
+    assert window.status.state == "loading"  # at once, not the old model's "ready"
     qtbot.waitUntil(lambda: len(made) == 2 and window.status.state == "ready", timeout=5000)
     assert made[0][1].closed and made[1][0].model_dir == str(tmp_path / "m3-b")
     assert window.status.label.text() == "Model ready: m3-b"
