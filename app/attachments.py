@@ -2,13 +2,15 @@
 
 `load_attachment` runs in a background job: it ingests the file, plans its parts against the
 context (so the chip's token estimate and any omission are known before sending), and makes a
-thumbnail from the first image. Pasted images and screenshots are saved as PNG files in the data
+thumbnail from the first image; it passes the ingestion's progress out and its cancel flag in. Pasted images and screenshots are saved as PNG files in the data
 folder first, so the history can point at a real file and re-read it in a later session.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,8 @@ class Attachment:
     def label(self) -> str:
         unit = {"pdf": "page", "video": "frame"}.get(self.kind)
         size = f" · {self.count} {unit}{'s' if self.count != 1 else ''}" if unit else ""
-        return f"{Path(self.path).name if self.path else self.kind}{size} · ~{self.tokens} tokens"
+        captured = self.kind in ("screenshot", "clipboard") or not self.path  # its file name says nothing
+        return f"{self.summary if captured else Path(self.path).name}{size} · ~{self.tokens} tokens"
 
 
 def _first_pixels(parts: tuple):
@@ -64,9 +67,14 @@ def from_parts(kind: str, path: str | None, summary: str, parts: tuple, *, conte
                       tuple(plan.omitted))
 
 
-def load_attachment(path: str | Path, *, context_tokens: int) -> Attachment:
-    """Ingest `path` (in a background job); raises IngestError with a message for the user."""
-    got = ingest.ingest_path(str(path))
+def load_attachment(path: str | Path, *, context_tokens: int,
+                    on_progress: Callable[[ingest.IngestProgress], None] | None = None,
+                    cancel: threading.Event | None = None) -> Attachment:
+    """Ingest `path` (in a background job); raises IngestError with a message for the user.
+
+    `on_progress` is called on the job's thread after each page or frame; setting `cancel` stops
+    the reading between pages and raises `ingest.Cancelled`."""
+    got = ingest.ingest_path(str(path), on_progress=on_progress, cancel=cancel)
     return from_parts(got.kind, str(path), got.summary, tuple(got.parts), context_tokens=context_tokens)
 
 

@@ -3,15 +3,18 @@
 Enter sends and Shift+Enter breaks the line. Pasting an image or dropping files onto the editor
 becomes an attachment request (`sig_files`, `sig_image`) instead of text; the window routes drops
 anywhere else to the same signals. Each attachment is a chip with its thumbnail, page or frame
-count and token estimate, and a × to remove it; a chip shows "reading…" while its file is ingested.
+count and token estimate, and a × to remove it. While its file is ingested a chip shows the
+progress ("page 3 of 60" and a bar); its × then also cancels the reading.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from core.ingest import IngestProgress
 
 from app.attachments import Attachment
 from app.images import from_png
@@ -53,22 +56,33 @@ class MessageEdit(QPlainTextEdit):
 
 class Chip(QWidget):
     sig_remove = Signal()
-    """The user clicked × on this chip."""
+    """The user clicked × on this chip (while the file is read, that also stops the reading)."""
 
-    def __init__(self, label: str, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chip")
         self.setStyleSheet("#chip { background:#eef2ff; border-radius:6px; }")
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 2, 2, 2)
-        self.thumb, self.text = QLabel(), QLabel(label)
-        close = QToolButton(text="×", autoRaise=True)
-        close.setToolTip("Remove this attachment")
-        close.clicked.connect(self.sig_remove.emit)
-        for w in (self.thumb, self.text, close):
+        self.name = name
+        self.thumb, self.text = QLabel(), QLabel(f"{name} · reading…")
+        self.bar = QProgressBar(maximumWidth=90, maximumHeight=14, textVisible=True, visible=False)
+        self.close_button = QToolButton(text="×", autoRaise=True)
+        self.close_button.setToolTip("Stop reading and remove this attachment")
+        self.close_button.clicked.connect(self.sig_remove.emit)
+        for w in (self.thumb, self.text, self.bar, self.close_button):
             row.addWidget(w)
 
+    def show_progress(self, progress: IngestProgress) -> None:
+        """One more page or frame was read: "name · page 3 of 60" and a bar at its percentage."""
+        self.text.setText(f"{self.name} · {progress.what}")
+        self.bar.setRange(0, max(1, progress.total))
+        self.bar.setValue(progress.done)
+        self.bar.setVisible(True)
+
     def show_attachment(self, att: Attachment) -> None:
+        self.bar.setVisible(False)
+        self.close_button.setToolTip("Remove this attachment")
         self.text.setText(att.label())
         omitted = f"\nLeft out to fit the context: {', '.join(att.omitted)}" if att.omitted else ""
         self.setToolTip(f"{att.summary}{omitted}")
@@ -131,8 +145,9 @@ class Composer(QWidget):
         self.stop_button.setVisible(generating)
         self.send_button.setEnabled(not generating)
 
-    def add_chip(self, key: int, label: str) -> Chip:
-        chip = Chip(label, self)
+    def add_chip(self, key: int, name: str) -> Chip:
+        """A chip for attachment `key`, showing "name · reading…" until its attachment is shown."""
+        chip = Chip(name, self)
         chip.sig_remove.connect(lambda: (self.drop_chip(key), self.sig_removed.emit(key)))
         self.chips[key] = chip
         self.chips_row.insertWidget(self.chips_row.count() - 1, chip)

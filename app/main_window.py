@@ -3,13 +3,15 @@
 It wires the parts together and owns their lifetimes: the engine thread (one worker owning the
 engine), the task runner for ingestion and viewers, and the pending attachments of the composer.
 Files dropped anywhere on the window, pasted, or captured from the screen become chips while
-they are read in the background. closeEvent stops the reply, ends and waits on the engine thread
+they are read in the background, showing progress; removing a chip cancels its reading.
+closeEvent cancels readings in flight, stops the reply, ends and waits on the engine thread
 and waits for background jobs (STYLE 17). Nothing here blocks on the model or on a file.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from app.viewer import open_viewer
 from app.worker import EngineStatus, EngineThread, WorkerFailure
 
 EngineMaker = Callable[[Settings], Engine]
+RELOAD_FIELDS = ("model_dir", "engine", "device", "dtype", "attention", "context_tokens")  # how the model loads
 
 
 def default_engine(settings: Settings) -> Engine:
@@ -59,7 +62,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings, self.store, self.make_engine, self.overridden = settings, store, make_engine, overridden
         self.engine, self.tasks = EngineThread(self), TaskRunner(self)
-        self.pending: dict[int, Attachment | None] = {}
+        self.pending: dict[int, Attachment | None] = {}  # None while the file is read
+        self.reading: dict[int, threading.Event] = {}  # cancel flags of ingestions in flight
         self._keys = itertools.count(1)
         self.viewers: list = []
         self._build()
@@ -102,7 +106,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         w = self.engine.worker
-        w.sig_status.connect(self.status.show_status)
+        w.sig_status.connect(self._engine_status)
         w.sig_load_progress.connect(self.status.show_progress)
         w.sig_failed.connect(self._worker_failed)
         self.conversations.sig_selected.connect(self._open_conversation)
@@ -110,7 +114,7 @@ class MainWindow(QMainWindow):
         self.composer.sig_stop.connect(self.session.stop)
         self.composer.sig_files.connect(self.attach_files)
         self.composer.sig_image.connect(self.attach_image)
-        self.composer.sig_removed.connect(lambda key: self.pending.pop(key, None))
+        self.composer.sig_removed.connect(self._removed)
         self.session.sig_generating.connect(self.composer.set_generating)
         self.session.sig_conversation_changed.connect(self.conversations.refresh)
         self.session.sig_notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
@@ -129,34 +133,53 @@ class MainWindow(QMainWindow):
         elif s.engine != "msa":
             self.status.show_status(EngineStatus("failed", f"the {s.engine} backend is coming; choose the MSA "
                                                            "runtime in Settings"))
-        else:
+        else:  # show it at once: until the worker answers, the old model's "ready" would still show
+            self.status.show_status(EngineStatus("loading", s.model_dir))
             self.engine.load(lambda: self.make_engine(s), s.model_dir)
 
     def _worker_failed(self, failure: WorkerFailure) -> None:
         self.statusBar().showMessage(failure.message, 15000)  # the reply itself shows it too
 
-    def open_settings(self) -> None:
+    def open_settings(self) -> SettingsDialog:
+        """The settings dialog, window-modal without blocking; Save applies and saves what it shows."""
         dialog = SettingsDialog(self.settings, self.overridden, self)
-        if dialog.exec():
+        dialog.accepted.connect(lambda: self._settings_saved(dialog))
+        dialog.open()
+        self.settings_dialog = dialog
+        return dialog
+
+    def _settings_saved(self, dialog: SettingsDialog) -> None:
+        try:
             self.apply_settings(dialog.settings(), save=True)
+        except (ValueError, OSError) as err:
+            self.statusBar().showMessage(f"Settings not saved: {err}", 15000)
+            QMessageBox(QMessageBox.Icon.Warning, "Settings not saved", str(err), parent=self).open()
 
     def apply_settings(self, settings: Settings, *, save: bool) -> None:
-        model_changed = (settings.model_dir, settings.engine, settings.context_tokens) != \
-            (self.settings.model_dir, self.settings.engine, self.settings.context_tokens)
+        """Use `settings` from the next request on; a change to how the model loads reloads it."""
+        reload = [getattr(settings, k) != getattr(self.settings, k) for k in RELOAD_FIELDS]
         if save:
             save_settings(settings, settings_path())
         self.settings = settings
         self.session.update_settings(settings)
-        if model_changed:
+        if any(reload):
             self.load_model()
 
     # conversations
     def _open_conversation(self, conversation_id: int | None) -> None:
         if self.session.generating:
             self.session.stop()
-        notice = HOW_TO_GET_A_MODEL if self.status.state in ("none", "failed") else \
+        self.session.open(conversation_id, self._welcome())
+
+    def _welcome(self) -> str:
+        return HOW_TO_GET_A_MODEL if self.status.state in ("none", "failed") else \
             "<p style='color:#666'>Ask anything, or drop PDFs, images and videos here.</p>"
-        self.session.open(conversation_id, notice)
+
+    def _engine_status(self, status: EngineStatus) -> None:
+        """An empty conversation's welcome follows the model: how to get one once loading fails."""
+        self.status.show_status(status)
+        if self.session.conversation_id is None and not self.chat.messages:
+            self.chat.set_messages([], self._welcome())
 
     def send(self, text: str) -> None:
         if self.status.state != "ready":
@@ -173,19 +196,38 @@ class MainWindow(QMainWindow):
     # attachments
     def attach_files(self, paths: list[str]) -> None:
         for path in paths:
-            key = next(self._keys)
-            self.pending[key] = None
-            chip = self.composer.add_chip(key, f"{Path(path).name} · reading…")
-            self.tasks.run_task(lambda p=path: load_attachment(p, context_tokens=self.settings.context_tokens),
-                                lambda att, key=key, chip=chip: self._attached(key, chip, att),
+            key, cancel = next(self._keys), threading.Event()
+            self.pending[key], self.reading[key] = None, cancel
+            self.composer.add_chip(key, Path(path).name)
+            progress = self.tasks.reporter(lambda p, key=key: self._reading_progress(key, p))
+            self.tasks.run_task(lambda p=path, c=cancel, r=progress: load_attachment(
+                                    p, context_tokens=self.settings.context_tokens, on_progress=r, cancel=c),
+                                lambda att, key=key: self._attached(key, att),
                                 lambda err, key=key: self._attach_failed(key, err))
 
-    def _attached(self, key: int, chip, att: Attachment) -> None:
-        if key in self.pending:
+    def _reading_progress(self, key: int, progress: ingest.IngestProgress) -> None:
+        chip = self.composer.chips.get(key)
+        if chip is not None and key in self.pending:
+            chip.show_progress(progress)
+
+    def _removed(self, key: int) -> None:
+        """The user removed a chip: forget it, and stop reading its file if that is still going on."""
+        self.pending.pop(key, None)
+        cancel = self.reading.get(key)
+        if cancel is not None:
+            cancel.set()
+
+    def _attached(self, key: int, att: Attachment) -> None:
+        self.reading.pop(key, None)
+        chip = self.composer.chips.get(key)
+        if key in self.pending and chip is not None:
             self.pending[key] = att
             chip.show_attachment(att)
 
     def _attach_failed(self, key: int, message: str) -> None:
+        self.reading.pop(key, None)
+        if key not in self.pending:  # removed by the user while it was read: cancelled, not an error
+            return
         self.pending.pop(key, None)
         self.composer.drop_chip(key)
         self.statusBar().showMessage(f"Cannot attach: {message}", 15000)
@@ -198,7 +240,7 @@ class MainWindow(QMainWindow):
 
     def attach_part(self, part: ImagePart, kind: str) -> None:
         key = next(self._keys)
-        chip = self.composer.add_chip(key, f"{kind} · reading…")
+        chip = self.composer.add_chip(key, kind)
         att = save_capture(part, self.settings.history_path().parent / "captures", kind)
         self.pending[key] = att
         chip.show_attachment(att)
@@ -260,5 +302,7 @@ class MainWindow(QMainWindow):
         self.session.stop()
         self.engine.stop()
         self.session.abandon()
+        for cancel in self.reading.values():
+            cancel.set()
         self.tasks.wait()
         super().closeEvent(event)

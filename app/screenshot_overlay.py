@@ -29,6 +29,12 @@ def crop(shot: ImagePart, rect: QRect) -> ImagePart:
     return ImagePart(pixels, Source("screenshot", geometry=geometry))
 
 
+def spanned(a: QPoint, b: QPoint) -> QRect:
+    """The rectangle dragged from `a` to `b`: a drag 170 px right is 170 px wide (QRect(a, b) would
+    count both end pixels and make it 171)."""
+    return QRect(min(a.x(), b.x()), min(a.y(), b.y()), abs(b.x() - a.x()), abs(b.y() - a.y()))
+
+
 class RegionPicker(QWidget):
     sig_picked = Signal(object)
     """ImagePart: the region the user selected, cut from the capture."""
@@ -60,10 +66,10 @@ class RegionPicker(QWidget):
         self.band.show()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        self.band.setGeometry(QRect(self.origin, event.position().toPoint()).normalized())
+        self.band.setGeometry(spanned(self.origin, event.position().toPoint()))
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        self.finish(QRect(self.origin, event.position().toPoint()).normalized())
+        self.finish(spanned(self.origin, event.position().toPoint()))
 
     def finish(self, rect: QRect) -> None:
         self.close()

@@ -1,6 +1,7 @@
 """Settings: the backend, the model folder and generation parameters, saved to the settings file.
 
-Only our MSA runtime can be chosen today; the GGUF file and remote server entries are shown as
+The device and the weights' dtype are part of how the model is loaded, so changing them (like the
+folder, backend or context) reloads it. Only our MSA runtime can be chosen today; the GGUF file and remote server entries are shown as
 coming and cannot be selected. Values set by the environment or the command line win over the
 file (core/settings.py), so the dialog names any that will override what is saved here.
 """
@@ -18,6 +19,8 @@ from core.settings import Settings
 
 BACKENDS = (("msa", "MSA runtime (this computer)"), ("gguf", "GGUF file (coming)"),
             ("remote", "Remote server (coming)"))
+DEVICES = ("auto", "cuda", "cpu")
+DTYPE_CHOICES = (("auto (bf16 on CUDA, else fp32)", None), ("bf16", "bf16"), ("fp32", "fp32"))
 
 
 class SettingsDialog(QDialog):
@@ -32,13 +35,20 @@ class SettingsDialog(QDialog):
         model: QStandardItemModel = self.backend.model()
         for row in (1, 2):
             model.item(row).setEnabled(False)
-        self.backend.setCurrentIndex(0)
+        self.backend.setCurrentIndex(max(0, self.backend.findData(settings.engine)))
         self.model_dir = QLineEdit(settings.model_dir or "", placeholderText="folder with config.json and weights")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.model_dir, 1)
         folder_row.addWidget(browse)
+        self.device = QComboBox(editable=True, toolTip="auto: cuda when there is a GPU, else cpu")
+        self.device.addItems(DEVICES)
+        self.device.setCurrentText(settings.device or "auto")
+        self.dtype = QComboBox()
+        for label, value in DTYPE_CHOICES:
+            self.dtype.addItem(label, value)
+        self.dtype.setCurrentIndex(max(0, self.dtype.findData(settings.dtype)))
         self.context = QSpinBox(minimum=256, maximum=1 << 20, singleStep=1024, value=settings.context_tokens)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 17, value=settings.max_tokens)
         self.temperature = self._optional_float(settings.temperature, 0.0, 2.0)
@@ -51,7 +61,8 @@ class SettingsDialog(QDialog):
         self.think.setChecked(bool(settings.think))
         self.system = QPlainTextEdit(settings.system_prompt)
         self.system.setMaximumHeight(80)
-        for label, widget in (("Backend", self.backend), ("Model folder", folder_row), ("Context tokens", self.context),
+        for label, widget in (("Backend", self.backend), ("Model folder", folder_row), ("Device", self.device),
+                              ("Weights", self.dtype), ("Context tokens", self.context),
                               ("Longest reply", self.max_tokens), ("Temperature", self.temperature),
                               ("Top-p", self.top_p), ("Top-k", self.top_k), ("Seed", self.seed), ("", self.think),
                               ("System message", self.system)):
@@ -81,7 +92,9 @@ class SettingsDialog(QDialog):
         def optional(box: QDoubleSpinBox) -> float | None:
             return None if box.value() < box.minimum() + 0.005 else round(box.value(), 2)
 
+        device = self.device.currentText().strip()
         return replace(self.base, engine=self.backend.currentData(), model_dir=self.model_dir.text().strip() or None,
+                       device=None if device in ("", "auto") else device, dtype=self.dtype.currentData(),
                        context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),
                        temperature=optional(self.temperature), top_p=optional(self.top_p) or None,
                        top_k=None if self.top_k.value() < 0 else self.top_k.value(),

@@ -1,9 +1,11 @@
 """One-shot background jobs (ingesting a file, rendering a cited page) with callbacks (STYLE 10).
 
 `run_task(fn, on_done, on_failed)` runs `fn()` on Qt's global thread pool and calls exactly one
-of the callbacks on the UI thread with the result or the error message. Callbacks are delivered
-through a QObject owned by `TaskRunner` on the UI thread, so they never touch widgets from the
-pool. `TaskRunner.wait` lets closeEvent wait for jobs in flight (STYLE 17).
+of the callbacks on the UI thread with the result or the error message. `reporter(callback)`
+gives a job a thread-safe function for progress: each call is queued to the UI thread, where
+`callback` runs. Everything is delivered through slots of a QObject owned by `TaskRunner` on the
+UI thread (queued connections), so nothing touches widgets from the pool. `TaskRunner.wait`
+lets closeEvent wait for jobs in flight (STYLE 17).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 
 class _Relay(QObject):
@@ -19,11 +21,17 @@ class _Relay(QObject):
     """(callback, result): call the success callback on the UI thread."""
     sig_failed = Signal(object, str)
     """(callback, message): call the failure callback on the UI thread."""
+    sig_progress = Signal(object, object)
+    """(callback, progress): a job reported progress; call its callback on the UI thread."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.sig_done.connect(lambda cb, result: cb(result))
-        self.sig_failed.connect(lambda cb, message: cb(message))
+        for signal in (self.sig_done, self.sig_failed, self.sig_progress):
+            signal.connect(self._call)
+
+    @Slot(object, object)
+    def _call(self, callback: Callable[[Any], None], value: Any) -> None:
+        callback(value)
 
 
 class _Job(QRunnable):
@@ -49,6 +57,10 @@ class TaskRunner(QObject):
     def run_task(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
                  on_failed: Callable[[str], None]) -> None:
         self.pool.start(_Job(fn, self.relay, on_done, on_failed))
+
+    def reporter(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A function any thread may call; `callback(value)` then runs on the UI thread."""
+        return lambda value: self.relay.sig_progress.emit(callback, value)
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         return self.pool.waitForDone(timeout_ms)

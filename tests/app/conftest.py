@@ -1,7 +1,8 @@
 """App tests run offscreen against real widgets, a real SQLite store and a fake engine.
 
 QT_QPA_PLATFORM is set before Qt is imported (pytest-qt creates the QApplication lazily).
-`make_window` builds a MainWindow over a temporary history with a given fake engine (or none),
+`make_window` builds a MainWindow over a temporary history with a given fake engine (or none, or
+an engine maker that is called with the settings on every load),
 and closes every window it made at the end, so worker threads are always stopped and waited on.
 """
 
@@ -29,10 +30,10 @@ def make_window(qtbot, settings):
 
     made, stores = [], []
 
-    def make(engine: FakeEngine | None = None, *, settings=settings, wait_ready: bool = True):
+    def make(engine: FakeEngine | None = None, *, settings=settings, wait_ready: bool = True, make_engine=None):
         store = HistoryStore(settings.history_path())
         stores.append(store)
-        window = MainWindow(settings, store, make_engine=lambda s: engine or FakeEngine())
+        window = MainWindow(settings, store, make_engine=make_engine or (lambda s: engine or FakeEngine()))
         qtbot.addWidget(window)
         window.show()
         made.append(window)

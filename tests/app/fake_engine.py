@@ -27,6 +27,7 @@ class FakeEngine:
         self.state, self.error = "idle", None
         self._cancel = threading.Event()
         self.received: list[list[Message]] = []
+        self.options: list[GenerateOptions] = []  # what each generate was asked with
         self.closed = False
 
     def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None:
@@ -56,6 +57,7 @@ class FakeEngine:
                         raise ValueError(f"message {i} ({m.role}) has a {type(p).__name__}, which this engine "
                                          "cannot read")
         self.received.append(list(messages))
+        self.options.append(options)
         return self._stream(messages, options)
 
     def _words(self) -> list[str]:
