@@ -53,6 +53,16 @@ def default_engine(settings: Settings) -> Engine:
                        context_tokens=settings.context_tokens, attention=settings.attention)
 
 
+def monitor_rects() -> list[tuple[int, int, int, int]]:
+    """The monitors in the numbering the capture uses (mss); Qt's list when there is no X display."""
+    from core.ingest.screen import CaptureError, list_monitors
+
+    try:
+        return list_monitors()
+    except CaptureError:
+        return [(g.x(), g.y(), g.width(), g.height()) for g in (s.geometry() for s in QGuiApplication.screens())]
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings, store: HistoryStore, *, make_engine: EngineMaker = default_engine,
                  overridden: tuple[str, ...] = ()) -> None:
@@ -91,9 +101,8 @@ class MainWindow(QMainWindow):
         self.drop_hint.hide()
         menu = QMenu(self)
         menu.addAction("Whole screen", lambda: self.capture(None))
-        for i, screen in enumerate(QGuiApplication.screens(), start=1):
-            g = screen.geometry()
-            menu.addAction(f"Monitor {i} ({g.width()}×{g.height()})", lambda i=i: self.capture(i))
+        for i, (_, _, width, height) in enumerate(monitor_rects(), start=1):
+            menu.addAction(f"Monitor {i} ({width}×{height})", lambda i=i: self.capture(i))
         menu.addAction("Region…", lambda: self.capture("region"))
         self.composer.screenshot_button.setMenu(menu)
         settings = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"), triggered=self.open_settings)

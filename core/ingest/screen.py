@@ -48,6 +48,15 @@ def capture_screen(*, monitor: int | None = None, region: Rect | None = None,
     return ImagePart(pixels, Source("screenshot", geometry=geometry))
 
 
+def list_monitors() -> list[Rect]:
+    """The monitors as `capture_screen(monitor=i)` numbers them: entry i - 1 is monitor i."""
+    try:
+        with mss.MSS() as grabber:
+            return [_rect(m) for m in grabber.monitors[1:]]
+    except mss.exception.ScreenShotError as error:
+        raise CaptureError(f"the monitors could not be listed: {error}") from None
+
+
 def _target(monitors: list[dict], index: int, region: Rect | None) -> tuple[Rect, int]:
     if not 0 <= index < len(monitors):
         raise ValueError(f"monitor {index} does not exist; this desktop has monitors 1 to {len(monitors) - 1} "
