@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QSplitter
 from core.engine import Engine
 from core.history import HistoryStore
 from core.messages import ImagePart, Source
-from core.settings import Settings, save_settings, settings_path
+from core.settings import FIELDS, Settings, overridden_fields, save_settings, settings_path
 
 from core import ingest
 from app.attachments import Attachment, load_attachment, save_capture
@@ -167,8 +167,9 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: Settings, *, save: bool) -> None:
         """Use `settings` from the next request on; a change to how the model loads reloads it."""
         reload = [getattr(settings, k) != getattr(self.settings, k) for k in RELOAD_FIELDS]
-        if save:
-            save_settings(settings, settings_path())
+        if save:  # an override the user did not touch in the dialog is not written to the file
+            changed = {k for k in FIELDS if getattr(settings, k) != getattr(self.settings, k)}
+            save_settings(settings, settings_path(), keep=overridden_fields(self.overridden) - changed)
         self.settings = settings
         self.session.update_settings(settings)
         if any(reload):

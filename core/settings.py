@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -116,6 +116,11 @@ def read_file(path: Path) -> dict:
     return {k: parse_value(k, v) for k, v in data.items()}
 
 
+def overridden_fields(names: Iterable[str]) -> set[str]:
+    """Settings fields behind override names as the app lists them (`SPYGLASS_X` or `--x`)."""
+    return {ENV_VARS.get(n) or n.removeprefix("--").replace("-", "_") for n in names} & set(FIELDS)
+
+
 def read_env(env: Mapping[str, str]) -> dict:
     return {name: parse_value(name, env[var]) for var, name in ENV_VARS.items() if var in env}
 
@@ -129,14 +134,19 @@ def load_settings(cli: Mapping[str, object] | None = None, *, env: Mapping[str, 
     return Settings(**values)
 
 
-def save_settings(settings: Settings, path: Path) -> None:
-    """Write the values that differ from the defaults, atomically (write, then rename)."""
-    data = {k: v for k, v in asdict(settings).items() if v != FIELDS[k].default}
+def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -> None:
+    """Write the values that differ from the defaults, atomically (write, then rename). Settings
+    named in `keep` (in force only because the environment or the command line set them) keep
+    what the file held, so a one-off override never becomes the saved choice."""
+    keep = set(keep)
+    data = {k: v for k, v in asdict(settings).items() if v != FIELDS[k].default and k not in keep}
+    old = read_file(path) if keep else {}
+    data |= {k: old[k] for k in keep if k in old}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-__all__ = ["ENGINES", "ENV_VARS", "FIELDS", "Settings", "load_settings", "read_env", "read_file",
+__all__ = ["ENGINES", "ENV_VARS", "FIELDS", "Settings", "load_settings", "overridden_fields", "read_env", "read_file",
            "save_settings", "settings_path", "user_config_dir", "user_data_dir"]

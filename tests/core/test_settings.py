@@ -40,3 +40,17 @@ def test_readme_table_lists_every_setting_once():
     rows = re.findall(r"^\| `(\w+)` \| `(SPYGLASS_\w+)` \|", table, re.M)
     assert sorted(rows) == sorted((name, f.metadata["env"]) for name, f in FIELDS.items())
     assert len(ENV_VARS) == len(FIELDS)
+
+
+def test_saving_keeps_the_files_value_for_an_untouched_override(tmp_path):
+    from core.settings import overridden_fields
+
+    path = tmp_path / "settings.json"
+    save_settings(Settings(model_dir="/saved", temperature=0.2), path)
+    in_force = load_settings({"model_dir": "/one-off"}, env={"SPYGLASS_MAX_TOKENS": "64"}, path=path)
+    keep = overridden_fields(["--model_dir", "SPYGLASS_MAX_TOKENS"])
+    assert keep == {"model_dir", "max_tokens"}
+    edited = Settings(**{**in_force.__dict__, "temperature": 0.9})  # what the dialog changed
+    save_settings(edited, path, keep=keep)
+    saved = load_settings(env={}, path=path)
+    assert (saved.model_dir, saved.max_tokens, saved.temperature) == ("/saved", Settings().max_tokens, 0.9)
