@@ -80,6 +80,36 @@ class TritonAttention:
         return attend(q, k_cache, v_cache, *paging, selection)
 
 
+class StaticDecodeAttention:
+    """The Triton decode kernels for one new token over a fixed-width block table, called without
+    the checks that read device values: no host sync, so a CUDA graph can capture the step."""
+
+    name = "triton-static"
+
+    def __init__(self, max_blocks: int, positions: torch.Tensor, seq_ids: torch.Tensor):
+        self.max_blocks, self.positions, self.seq_ids = max_blocks, positions, seq_ids  # int32 [1] buffers
+
+    def select(self, iq, index_k_cache, paging: Paging, positions, *, topk, init_blocks, local_blocks):
+        from kernels.msa.pipeline import default_blocks_per_split
+        from kernels.msa.scoring import launch_candidates
+        from kernels.msa.topk import launch_topk
+
+        cand_s, cand_i = launch_candidates(
+            iq, index_k_cache, *paging, max_q_len=1, max_blocks=self.max_blocks,
+            blocks_per_split=default_blocks_per_split(self.max_blocks, 1), topk=topk, init_blocks=init_blocks,
+            local_blocks=local_blocks)
+        out = torch.empty((iq.shape[1], iq.shape[0], topk), dtype=torch.int32, device=iq.device)  # [Hi, 1, k]
+        return launch_topk(cand_s, cand_i, self.positions, out, block_size=index_k_cache.shape[1], topk=topk,
+                           init_blocks=init_blocks, local_blocks=local_blocks)
+
+    def attend(self, q, k_cache, v_cache, paging: Paging, selection):
+        from kernels.msa.decode import launch_decode_attention
+
+        return launch_decode_attention(q, k_cache, v_cache, paging.block_table, selection, self.seq_ids,
+                                       self.positions, paging.seq_lens, torch.empty_like(q),
+                                       softmax_scale=q.shape[2] ** -0.5, num_splits=16)
+
+
 def choose_attention(device: torch.device | str, name: str | None = None):
     """The backend for `device`: forced by `name` or SPYGLASS_ATTENTION, else Triton on CUDA."""
     device = torch.device(device)

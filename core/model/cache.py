@@ -62,11 +62,15 @@ class PagedCache:
         del seq.pages[keep:], seq.ids[length:]
         seq.length = length
 
-    def write(self, layer: int, seq: Sequence, k: torch.Tensor, v: torch.Tensor, index_k: torch.Tensor | None):
-        """Store the new tokens' `k`, `v` `[n, Hkv, D]` (and `index_k` `[n, Di]`) after `seq.length`."""
-        pos = torch.arange(seq.length, seq.length + k.shape[0], device=k.device)
-        pages = torch.tensor(seq.pages, device=k.device)[pos // self.block]
-        slots = pos % self.block
+    def slots(self, seq: Sequence, n_new: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(page, slot in page) of the next `n_new` tokens of `seq`, int64 `[n_new]` each."""
+        pos = torch.arange(seq.length, seq.length + n_new, device=device)
+        return torch.tensor(seq.pages, device=device)[pos // self.block], pos % self.block
+
+    def write(self, layer: int, pages: torch.Tensor, slots: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              index_k: torch.Tensor | None) -> None:
+        """Store new tokens' `k`, `v` `[n, Hkv, D]` (and `index_k` `[n, Di]`) at device `pages`/`slots`
+        `[n]` (no host sync, so a captured decode step can write too)."""
         self.k[layer][pages, :, slots] = k.to(self.k[layer].dtype)
         self.v[layer][pages, :, slots] = v.to(self.v[layer].dtype)
         if index_k is not None:

@@ -80,7 +80,7 @@ def generate(
         yield from parser.feed(text[shown:ready])
         shown = ready
         # the cache keeps every reply token, so the next turn prefills only what follows
-        logits = model.forward(torch.tensor([token], device=prompt_ids.device), cache, seq, last_only=True)[-1]
+        logits = model.decode(token, cache, seq)
         if seq.length >= limit:
             break
     if reason != "stop_string":

@@ -70,3 +70,15 @@ def mix_experts(x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor, w1
         y = gated_mlp(x[token], w1[expert], w3[expert], w2[expert], alpha=alpha, limit=limit)
         out.index_add_(0, token, (y * weights[token, slot, None]).to(out.dtype))
     return out
+
+
+def mix_gathered_experts(x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor, w1: torch.Tensor,
+                         w3: torch.Tensor, w2: torch.Tensor, *, alpha: float, limit: float) -> torch.Tensor:
+    """`mix_experts` for a few tokens without a host sync: the chosen experts' weights are gathered
+    (`[T*k, I, H]`) and applied as batched products, so a CUDA graph can capture it."""
+    t, k = chosen.shape
+    e = chosen.reshape(-1)  # [T*k]
+    xs = x.repeat_interleave(k, dim=0)[:, :, None]  # [T*k, H, 1]
+    g, u = torch.bmm(w1[e], xs)[..., 0], torch.bmm(w3[e], xs)[..., 0]  # [T*k, I]
+    y = torch.bmm(w2[e], swiglu_oai(g, u, alpha, limit)[:, :, None])[..., 0]  # [T*k, H]
+    return (y.view(t, k, -1) * weights[:, :, None].to(y.dtype)).sum(1).to(x.dtype)

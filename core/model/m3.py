@@ -9,7 +9,9 @@ mapped from upstream names once, at load time (`weights.py`), so the forward nev
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +21,21 @@ from .attention import Paging, choose_attention, dense_selection
 from .cache import PagedCache, Sequence
 from .checkpoint import Checkpoint
 from .config import MOE_MLP, M3Config
+from .decode_graph import StaticDecoder
 from .weights import LayerWeights, LoadProgress, load_weights
+
+
+@dataclass
+class Step:
+    """Where one forward's new tokens go, computed once for all layers."""
+
+    positions: torch.Tensor  # int64 [n], absolute
+    paging: Paging
+    pages: torch.Tensor  # int64 [n]: the cache page of each new token
+    slots: torch.Tensor  # int64 [n]: its slot in that page
+    dense: torch.Tensor  # int32 [Hkv, n, k]: every visible block, the selection of dense layers
+    attention: object  # the backend (select / attend)
+    gathered_experts: bool = False  # MoE by gathering the chosen experts' weights: no host sync
 
 
 class M3TextModel:
@@ -31,6 +47,19 @@ class M3TextModel:
         self.attention = choose_attention(self.device, attention)
         self.embed, self.norm, self.lm_head, self.layers = load_weights(
             ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress)
+        # decode through StaticDecoder (a CUDA graph on the GPU) where the backend allows it
+        self.static_decode = self.attention.name == "triton" and os.environ.get("SPYGLASS_DECODE_GRAPH", "1") != "0"
+        self._decoders: dict[int, StaticDecoder] = {}
+
+    def decode(self, token: int, cache: PagedCache, seq: Sequence) -> torch.Tensor:
+        """Logits `[vocab]` after appending one token to `seq`: the sync-free step (replayed as a
+        CUDA graph) with the Triton backend, the ordinary forward otherwise."""
+        if not self.static_decode:
+            return self.forward(torch.tensor([token], device=self.device), cache, seq, last_only=True)[-1]
+        decoder = self._decoders.get(id(cache))
+        if decoder is None or decoder.cache is not cache:
+            decoder = self._decoders[id(cache)] = StaticDecoder(self, cache)
+        return decoder.step(token, seq)
 
     @torch.no_grad()
     def media_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -43,32 +72,40 @@ class M3TextModel:
         """Logits `[n, vocab]` (fp32) for the new tokens `[n]`, which are appended to `seq`;
         `last_only`: just the last token's `[1, vocab]` (a long prefill's logits would not fit);
         `embeds` `[m, hidden]`: the vision embeddings of the m placeholders among the tokens."""
-        cfg = self.cfg
         n = input_ids.shape[0]
         cache.reserve(seq, n)
-        positions = torch.arange(seq.length, seq.length + n, device=input_ids.device)
-        cos, sin = layers.rope_cos_sin(positions, cfg.rotary_dim, cfg.rope_theta, self.embed.dtype)
-        paging = Paging(cache.block_table(seq, input_ids.device),
-                        torch.tensor([0, n], dtype=torch.int32, device=input_ids.device),
-                        torch.tensor([seq.length + n], dtype=torch.int32, device=input_ids.device))
+        device = input_ids.device
+        positions = torch.arange(seq.length, seq.length + n, device=device)
+        paging = Paging(cache.block_table(seq, device), torch.tensor([0, n], dtype=torch.int32, device=device),
+                        torch.tensor([seq.length + n], dtype=torch.int32, device=device))
+        pages, slots = cache.slots(seq, n, device)
+        step = Step(positions, paging, pages, slots, dense_selection(positions, self.cfg.num_kv_heads, cache.block),
+                    self.attention)
         h = self.embed[input_ids]  # [n, hidden]
         if embeds is not None:
             mask = self.media_mask(input_ids)
             if int(mask.sum()) != embeds.shape[0]:
                 raise ValueError(f"{int(mask.sum())} image/video placeholders but {embeds.shape[0]} embeddings")
             h[mask] = embeds.to(h.dtype)
-        for i, w in enumerate(self.layers):
-            x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)
-            h = h + F.linear(self._attention(i, x, w, cos, sin, cache, seq, paging, positions), w.o)
-            x = layers.gemma_rms_norm(h, w.post_norm, cfg.rms_norm_eps)
-            h = h + self._mlp(x, w, cfg.mlp_layer_types[i])
+        logits = self.run(h, cache, step, last_only=last_only)
         seq.length += n
         seq.ids.extend(input_ids.tolist())
+        return logits
+
+    def run(self, h: torch.Tensor, cache: PagedCache, step: Step, *, last_only: bool) -> torch.Tensor:
+        """The layers and the head over input embeddings `h [n, hidden]` placed as `step` says."""
+        cfg = self.cfg
+        cos, sin = layers.rope_cos_sin(step.positions, cfg.rotary_dim, cfg.rope_theta, self.embed.dtype)
+        for i, w in enumerate(self.layers):
+            x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)
+            h = h + F.linear(self._attention(i, x, w, cos, sin, cache, step), w.o)
+            x = layers.gemma_rms_norm(h, w.post_norm, cfg.rms_norm_eps)
+            h = h + self._mlp(x, w, cfg.mlp_layer_types[i], step.gathered_experts)
         if last_only:
             h = h[-1:]
         return F.linear(layers.gemma_rms_norm(h, self.norm, cfg.rms_norm_eps), self.lm_head).float()
 
-    def _attention(self, i, x, w: LayerWeights, cos, sin, cache, seq, paging, positions) -> torch.Tensor:
+    def _attention(self, i, x, w: LayerWeights, cos, sin, cache: PagedCache, step: Step) -> torch.Tensor:
         cfg = self.cfg
         n = x.shape[0]
         q = layers.gemma_rms_norm(F.linear(x, w.q).view(n, cfg.num_heads, cfg.head_dim), w.q_norm, cfg.rms_norm_eps)
@@ -83,21 +120,23 @@ class M3TextModel:
                                        cfg.rms_norm_eps)
             ik = layers.gemma_rms_norm(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], cfg.rms_norm_eps)
             iq, ik = layers.apply_partial_rope(iq, cos, sin), layers.apply_partial_rope(ik, cos, sin)[:, 0]
-        cache.write(i, seq, k, v, ik)
+        cache.write(i, step.pages, step.slots, k, v, ik)
         if ik is not None:
-            selection = self.attention.select(iq, cache.index_k[i], paging, positions, topk=cfg.index_topk_blocks,
-                                              init_blocks=cfg.index_init_blocks, local_blocks=cfg.index_local_blocks)
+            selection = step.attention.select(iq, cache.index_k[i], step.paging, step.positions,
+                                              topk=cfg.index_topk_blocks, init_blocks=cfg.index_init_blocks,
+                                              local_blocks=cfg.index_local_blocks)
         else:
-            selection = dense_selection(positions, cfg.num_kv_heads, cache.block)
-        out = self.attention.attend(q, cache.k[i], cache.v[i], paging, selection)  # [n, H, D]
+            selection = step.dense
+        out = step.attention.attend(q, cache.k[i], cache.v[i], step.paging, selection)  # [n, H, D]
         return out.reshape(n, -1)
 
-    def _mlp(self, x, w: LayerWeights, kind: str) -> torch.Tensor:
+    def _mlp(self, x, w: LayerWeights, kind: str, gathered: bool = False) -> torch.Tensor:
         cfg, m = self.cfg, w.mlp
         kw = dict(alpha=cfg.swiglu_alpha, limit=cfg.swiglu_limit)
         if kind != MOE_MLP:
             return layers.gated_mlp(x, m["gate"], m["up"], m["down"], **kw)
         weights, chosen = layers.route(x, m["router"], m["bias"], cfg.experts_per_token)
-        routed = layers.mix_experts(x, weights, chosen, m["w1"], m["w3"], m["w2"], **kw)
+        mix = layers.mix_gathered_experts if gathered else layers.mix_experts
+        routed = mix(x, weights, chosen, m["w1"], m["w3"], m["w2"], **kw)
         return routed * cfg.routed_scaling_factor + layers.gated_mlp(
             x, m["shared_gate"], m["shared_up"], m["shared_down"], **kw)

@@ -136,3 +136,27 @@ def test_backend_choice_is_logged_and_can_be_forced(caplog, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ValueError, match="needs a CUDA device"):
         choose_attention("cpu")
+
+
+def test_static_decode_step_equals_the_forward(tiny_model_dir, device):
+    """The sync-free decode step (a CUDA graph on the GPU, eager under the interpreter here) gives
+    the forward's logits, across a page boundary, for dense and sparse layers, and on a second
+    sequence sharing the cache."""
+    cfg = load_config(tiny_model_dir)
+    model = M3TextModel(cfg, Checkpoint(tiny_model_dir, cfg), device=device, attention="triton")
+    assert model.static_decode
+    ids = torch.randint(3, 256, (70,), device=model.device)
+    steps = torch.randint(3, 256, (6,)).tolist()  # positions 70..75; block 16: sparse past 64 tokens
+    for first in (30, 62):  # 62: the steps cross into a new page at 64
+        ref_cache = PagedCache(cfg, num_pages=16, dtype=torch.float32, device=model.device)
+        ref_seq = Sequence()
+        model.forward(ids[:first], ref_cache, ref_seq)
+        cache = PagedCache(cfg, num_pages=16, dtype=torch.float32, device=model.device)
+        other, seq = Sequence(), Sequence()
+        model.forward(ids[:5], cache, other)  # another sequence owns the first page
+        model.forward(ids[:first], cache, seq)
+        for token in steps:
+            ref = model.forward(torch.tensor([token], device=model.device), ref_cache, ref_seq)[-1]
+            out = model.decode(token, cache, seq)
+            torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+        assert seq.ids == ref_seq.ids and seq.length == first + len(steps)
