@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The runtime on the GPU machine: its tests on CUDA (text and vision), then the runtime benchmark
-# (skipped with SKIP_BENCH=1).
+# (SKIP_BENCH=1 runs only the tests; SKIP_TESTS=1 only the benchmark, for a rerun on a warm machine).
 # transformers >= 5.24 (the reference) is installed from wheels carried in ab/wheels when the
 # machine's own is older: the device has no network (pip download them here, see README).
 set -uo pipefail
@@ -19,7 +19,7 @@ python3 -c "import transformers, torchvision; print('transformers', transformers
 EXTRA=()
 python3 -c "import cv2, pypdfium2, mss, PIL" 2>/dev/null \
   || { EXTRA=(--deselect tests/core/test_cli.py::test_chat_answers_about_an_image_and_a_video); echo "no ingest libraries: ${EXTRA[*]}" | tee "$OUT/tests_core_gpu.log"; }
-SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 300 python3 -m pytest tests/core tests/test_foundation.py -q \
+[ -z "${SKIP_TESTS:-}" ] && SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 300 python3 -m pytest tests/core tests/test_foundation.py -q \
   -p no:cacheprovider -n 4 "${EXTRA[@]}" 2>&1 | tail -15 | tee -a "$OUT/tests_core_gpu.log"
 [ -n "${SKIP_BENCH:-}" ] && exit 0
 PYTHONPATH=. timeout "${BENCH_TIMEOUT:-400}" python3 benchmarks/m3_runtime.py --json "$OUT/m3_runtime.json" "$@" 2>&1 \

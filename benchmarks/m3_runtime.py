@@ -7,7 +7,8 @@ The full-width MiniMax-M3 text configuration (MSA.md §7: hidden 6144, 64 heads,
 full attention with the dense FFN, the others MSA with the MoE, as in M3. Random bf16 weights,
 built on the GPU (no checkpoint is written). For each context: prefill tokens/s of one forward
 over the whole prompt, then decode tokens/s over `--decode-steps` single-token steps on that
-cache (after two warm-up steps). Ours: `M3TextModel` with the Triton backend and its paged cache. Baseline, in the same
+cache (after two warm-up steps); ours decodes with `M3TextModel.decode` (the sync-free step replayed
+as a CUDA graph, what generation runs), and the ordinary one-token forward is timed too. Ours: `M3TextModel` with the Triton backend and its paged cache. Baseline, in the same
 process on the same card: transformers' `MiniMaxM3SparseForConditionalGeneration` (SDPA) with
 its own cache. Prefill times are medians of `--repeats` wall-clock runs between CUDA synchronisations,
 after a warm-up run that also compiles the kernels.
@@ -93,7 +94,7 @@ def time_decode(step, steps: int) -> float:
 def bench_ours(cfg, context: int, steps: int, repeats: int) -> dict:
     model = M3TextModel(cfg, RandomWeights(cfg), dtype=torch.bfloat16, device="cuda")
     assert model.attention.name == "triton"
-    cache = PagedCache(cfg, num_pages=-(-(context + steps + 1) // cfg.index_block_size), device="cuda")
+    cache = PagedCache(cfg, num_pages=-(-(context + 2 * steps + 8) // cfg.index_block_size), device="cuda")
     ids = torch.randint(0, cfg.vocab_size, (context,), device="cuda")
     seq = Sequence()
 
@@ -105,12 +106,15 @@ def bench_ours(cfg, context: int, steps: int, repeats: int) -> dict:
     t_prefill = timed(prefill, repeats)
     token = torch.randint(0, cfg.vocab_size, (1,), device="cuda")
 
-    def step():
+    def forward_step():  # the ordinary forward for one token
         model.forward(token, cache, seq, last_only=True)
 
-    t_decode = time_decode(step, steps)
+    t_forward = time_decode(forward_step, steps)
+    cache.truncate(seq, context)
+    t_decode = time_decode(lambda: model.decode(int(token), cache, seq), steps)  # what generation runs
     return {"prefill_tok_s": context / t_prefill, "decode_tok_s": steps / t_decode,
-            "prefill_s": t_prefill, "decode_ms_per_token": 1e3 * t_decode / steps}
+            "prefill_s": t_prefill, "decode_ms_per_token": 1e3 * t_decode / steps,
+            "decode_forward_ms_per_token": 1e3 * t_forward / steps}
 
 
 def transformers_model(text_config: dict):
