@@ -80,3 +80,27 @@ def test_router_chooses_by_biased_scores_but_weighs_unbiased(hf):
     expected = {0: float(s[0] / s.sum()), 2: float(s[1] / s.sum())}
     for w, e in zip(weights[0].tolist(), chosen[0].tolist()):
         assert w == pytest.approx(expected[e], rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_expert_mix_matches_each_token_done_alone(device, dtype):
+    """The sorted (and, on a CUDA GPU in bf16, grouped) expert mix against a plain per-token sum,
+    with some experts chosen by no token."""
+    E, H, I, T, K = 8, 64, 32, 37, 2
+    g = torch.Generator().manual_seed(0)
+    w1, w3 = (torch.randn(E, I, H, generator=g) / 8 for _ in range(2))
+    w2 = torch.randn(E, H, I, generator=g) / 6
+    x = torch.randn(T, H, generator=g)
+    chosen = torch.randint(0, E - 2, (T, K), generator=g)  # experts 6 and 7 idle
+    chosen[:, 1] = (chosen[:, 0] + 1) % (E - 2)
+    weights = torch.rand(T, K, generator=g)
+    kw = dict(alpha=1.702, limit=7.0)
+    ref = torch.stack([sum(weights[t, j] * layers.gated_mlp(x[t:t + 1], w1[e], w3[e], w2[e], **kw)[0]
+                           for j, e in enumerate(chosen[t].tolist())) for t in range(T)])
+    args = [a.to(device, dtype) for a in (x, weights, chosen, w1, w3, w2)]
+    args[2] = chosen.to(device)
+    out = layers.mix_experts(*args, **kw).float().cpu()
+    tol = 2e-2 if dtype == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+    gathered = layers.mix_gathered_experts(*args, **kw).float().cpu()
+    torch.testing.assert_close(gathered, ref, rtol=tol, atol=tol)
