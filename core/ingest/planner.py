@@ -1,7 +1,7 @@
 """What of a message goes to the model: a pure function from parts and budgets to a `Plan`.
 
-Token costs follow M3's rule: an image is resized to multiples of 28 within `max_image_pixels`
-and costs one token per 28x28 patch; video frames go in pairs, each pair costing one frame's
+Token costs follow M3's rule (the vision runtime's `smart_resize`): an image is resized to
+multiples of 28 within `max_image_pixels` and costs one token per 28x28 patch; video frames go in pairs, each pair costing one frame's
 patches. Text costs `count_text_tokens(text)` (by default len/4 + 1, an approximation; pass the
 engine's tokenizer for exact counts). When the parts do not fit, cuts are made in this order:
 page images of PDF pages whose text is kept, then video frames (thinned evenly, down to 4),
@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from core.messages import ImagePart, TextPart, VideoPart
+from core.vision.preprocess import ImageBudget, smart_resize
 
 PATCH = 28
 FRAMES_PER_GROUP = 2
@@ -43,13 +44,9 @@ def approx_text_tokens(text: str) -> int:
 
 
 def fit_size(height: int, width: int, max_pixels: int) -> tuple[int, int]:
-    """(height, width) in multiples of 28 nearest the image's own, scaled down within `max_pixels`."""
-    h, w = max(PATCH, round(height / PATCH) * PATCH), max(PATCH, round(width / PATCH) * PATCH)
-    if h * w > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h = max(PATCH, math.floor(height / beta / PATCH) * PATCH)
-        w = max(PATCH, math.floor(width / beta / PATCH) * PATCH)
-    return h, w
+    """(height, width) the model will see: the vision runtime's own resize rule (multiples of 28,
+    area within [3,136, max_pixels]), so the plan counts exactly what the engine will."""
+    return smart_resize(height, width, min_pixels=ImageBudget.min_pixels, max_pixels=max_pixels)
 
 
 def image_tokens(height: int, width: int, max_pixels: int) -> int:

@@ -31,13 +31,18 @@ class Paging(NamedTuple):
     seq_lens: torch.Tensor
 
 
-def dense_selection(positions: torch.Tensor, n_kv: int, block: int) -> torch.Tensor:
+def selection_width(blocks: int) -> int:
+    """The selection width of `blocks` visible blocks: a power of two, at least 16."""
+    return max(16, 1 << (blocks - 1).bit_length())
+
+
+def dense_selection(positions: torch.Tensor, n_kv: int, block: int, width: int | None = None) -> torch.Tensor:
     """Every visible block of each query, ascending (so the local block is the last valid entry).
 
-    positions `[n]` absolute; returns int32 `[n_kv, n, k]`, k a power of two >= 16, -1 padded.
+    positions `[n]` absolute; returns int32 `[n_kv, n, k]`, -1 padded, k = `width` or else the
+    power of two >= 16 that holds them (found with one host sync; pass `width` to avoid it).
     """
-    visible = int(positions.max()) // block + 1
-    width = max(16, 1 << (visible - 1).bit_length())
+    width = width or selection_width(int(positions.max()) // block + 1)
     ids = torch.arange(width, device=positions.device, dtype=torch.int32)  # [k]
     sel = torch.where(ids[None, :] <= (positions[:, None] // block), ids[None, :], -1)  # [n, k]
     return sel.to(torch.int32)[None].expand(n_kv, -1, -1).contiguous()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .attention import Paging, StaticDecodeAttention
+from .attention import Paging, StaticDecodeAttention, dense_selection, selection_width
 from .cache import PagedCache, Sequence
 
 
@@ -28,8 +28,7 @@ class StaticDecoder:
         self.seq_len = torch.zeros(1, dtype=torch.int32, device=dev)
         self.table = torch.zeros(1, pages, dtype=torch.int32, device=dev)  # [1, P]
         self.cu = torch.tensor([0, 1], dtype=torch.int32, device=dev)
-        width = max(16, 1 << (pages - 1).bit_length())
-        self.block_ids = torch.arange(width, dtype=torch.int32, device=dev)  # [k] for the dense selection
+        self.width = selection_width(pages)  # the dense layers' selection covers the whole table
         self.attention = StaticDecodeAttention(pages, self.position, torch.zeros(1, dtype=torch.int32, device=dev))
         self.use_graph = dev.type == "cuda"
         self.graph, self.logits, self.steps = None, None, 0
@@ -39,8 +38,7 @@ class StaticDecoder:
         m, c = self.model, self.cache
         pos = self.position.long()
         step_pages = self.table[0, pos // c.block].long()
-        dense = torch.where(self.block_ids[None, :] <= (self.position[:, None] // c.block), self.block_ids[None, :],
-                            -1).to(torch.int32)[None].expand(m.cfg.num_kv_heads, -1, -1).contiguous()  # [Hkv, 1, k]
+        dense = dense_selection(pos, m.cfg.num_kv_heads, c.block, self.width)  # [Hkv, 1, k]
         from .m3 import Step
 
         step = Step(pos, Paging(self.table, self.cu, self.seq_len), step_pages, pos % c.block, dense,

@@ -44,9 +44,7 @@ class ImageBudget:
 class VideoBudget:
     min_pixels: int = 4 * 28 * 28  # per frame
     max_pixels: int = 768 * 28 * 28
-    fps: float = 1.0  # sampling rate ingestion uses; the frames arrive already sampled
-    min_frames: int = 4
-    max_frames: int = 768
+    max_frames: int = 768  # frames arrive sampled (core.ingest: 1 per second by default, 4 to 768)
     segment_steps: int = 4  # temporal steps (frame pairs) per attention segment
 
 
@@ -58,11 +56,6 @@ class VisionInput:
     patches: torch.Tensor  # [sum(t*h*w), 1176] float32
     grids: tuple[tuple[int, int, int], ...]  # (t, h, w) in patches per attention segment
     timestamps: tuple[float | None, ...]  # per temporal step: seconds of its first frame (video)
-
-    @property
-    def tokens_per_step(self) -> int:
-        _, h, w = self.grids[0]
-        return h * w // (MERGE * MERGE)
 
     @property
     def tokens(self) -> int:
@@ -87,20 +80,6 @@ def smart_resize(height: int, width: int, *, min_pixels: int, max_pixels: int) -
         h_bar = math.ceil(height * beta / FACTOR) * FACTOR
         w_bar = math.ceil(width * beta / FACTOR) * FACTOR
     return h_bar, w_bar
-
-
-def image_tokens(height: int, width: int, budget: ImageBudget = ImageBudget()) -> int:
-    """Placeholder tokens of an image of this size (no pixels needed: for planning)."""
-    check_input_size(height, width, budget.max_input_pixels)
-    h, w = smart_resize(height, width, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
-    return (h // FACTOR) * (w // FACTOR)
-
-
-def video_tokens(frames: int, height: int, width: int, budget: VideoBudget = VideoBudget()) -> int:
-    """Placeholder tokens of a video of `frames` sampled frames of this size."""
-    check_frames(frames, budget)
-    h, w = smart_resize(height, width, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
-    return -(-frames // TEMPORAL) * (h // FACTOR) * (w // FACTOR)
 
 
 def check_input_size(height: int, width: int, limit: int) -> None:

@@ -31,8 +31,8 @@ def video(n: int, h=56, w=56) -> VideoPart:
 def test_the_m3_token_rule():
     assert fit_size(1080, 1920, 451_584) == (504, 896)
     assert image_tokens(1080, 1920, 451_584) == 18 * 32
-    assert fit_size(30, 50, 451_584) == (28, 56)  # rounded to multiples of 28
-    assert image_tokens(10, 10, 451_584) == 1
+    assert fit_size(30, 50, 451_584) == (56, 84)  # scaled up to at least 3,136 pixels, as the model does
+    assert image_tokens(10, 10, 451_584) == 4
     assert video_tokens(5, 56, 56, 451_584) == 3 * 4  # frames in pairs, the odd one padded
     assert approx_text_tokens("abcdefgh") == 3
 
