@@ -27,7 +27,7 @@ from core.vision.prompt import MediaLayout, expand, layout, media_keys
 from core.vision.tower import VisionTower, expected_vision_tensors, vision_config_from_dict
 from core.model.cache import PagedCache, Sequence
 from core.model.checkpoint import Checkpoint
-from core.model.config import load_config
+from core.model.config import config_from_dict, read_config_json
 from core.model.generate import ContextTooLongError, generate
 from core.model.m3 import M3TextModel
 from core.model.prompt import load_template, load_tokenizer
@@ -65,7 +65,8 @@ class MsaEngine:
             raise EngineError(f"the engine is {self.state}; load it once, from idle")
         self.state = "loading"
         try:
-            cfg = load_config(self.folder)
+            data = read_config_json(self.folder)
+            cfg = config_from_dict(data, self.folder / "config.json")
             ckpt = Checkpoint(self.folder, cfg)
             self.tokenizer, self.template = load_tokenizer(self.folder), load_template(self.folder)
             self.sampling, eos = generation_defaults(self.folder)
@@ -73,7 +74,7 @@ class MsaEngine:
             self.eos_ids = eos or ((end,) if end is not None else ())
             self.model = M3TextModel(cfg, ckpt, dtype=self.dtype, device=self.device, attention=self.attention,
                                      on_progress=on_progress)
-            self.vision = self._load_vision(ckpt, cfg)
+            self.vision = self._load_vision(data, ckpt, cfg)
             self.context = min(self.context_tokens or DEFAULT_CONTEXT, cfg.max_position_embeddings)
             self.cache = PagedCache(cfg, num_pages=-(-self.context // cfg.index_block_size), dtype=self.dtype,
                                     device=self.device)
@@ -85,11 +86,8 @@ class MsaEngine:
         self.state = "ready"
         log.info("loaded %s on %s (%s), context %d tokens", self.folder, self.device, self.dtype, self.context)
 
-    def _load_vision(self, ckpt, cfg) -> VisionTower | None:
+    def _load_vision(self, data: dict, ckpt, cfg) -> VisionTower | None:
         """The tower when the folder has one: all of its tensors, or none of them (text-only)."""
-        import json
-
-        data = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
         if "vision_config" not in data:
             return None
         vcfg = vision_config_from_dict(data, cfg.hidden_size)

@@ -172,8 +172,8 @@ def config_from_dict(data: dict, source: Path = Path("config.json")) -> M3Config
     )
 
 
-def load_config(folder: str | Path) -> M3Config:
-    """Read `folder/config.json`."""
+def read_config_json(folder: str | Path) -> dict:
+    """The parsed `folder/config.json` (text and vision parts alike)."""
     path = Path(folder) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: a model folder needs its config.json")
@@ -181,4 +181,11 @@ def load_config(folder: str | Path) -> M3Config:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path} is not readable JSON: {err}") from err
-    return config_from_dict(data, path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return data
+
+
+def load_config(folder: str | Path) -> M3Config:
+    """Read `folder/config.json`."""
+    return config_from_dict(read_config_json(folder), Path(folder) / "config.json")
