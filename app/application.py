@@ -23,7 +23,7 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_values(args: argparse.Namespace) -> dict:
-    return {"model_dir": args.app_model, "device": args.app_device, "context_tokens": args.app_context,
+    return {"model_dir": args.app_model, "msa.device": args.app_device, "context_tokens": args.app_context,
             "data_dir": args.app_data_dir}
 
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
 
 from core.ingest import IngestProgress
 
-from app.attachments import Attachment
+from app.attachments import Attachment, label
 from app.images import from_png
 
 
@@ -83,8 +83,8 @@ class Chip(QWidget):
     def show_attachment(self, att: Attachment) -> None:
         self.bar.setVisible(False)
         self.close_button.setToolTip("Remove this attachment")
-        self.text.setText(att.label())
-        omitted = f"\nLeft out to fit the context: {', '.join(att.omitted)}" if att.omitted else ""
+        self.text.setText(label(att))
+        omitted = f"\nLeft out: {'; '.join(att.omitted)}" if att.omitted else ""
         self.setToolTip(f"{att.summary}{omitted}")
         if att.thumbnail:
             self.thumb.setPixmap(QPixmap.fromImage(from_png(att.thumbnail)).scaledToHeight(

@@ -19,13 +19,14 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
-from core.engine import Engine
+from core import ingest
+from core import desktop
+from core.engine import Engine, EngineInfo, open_engine
 from core.history import HistoryStore
 from core.messages import ImagePart, Source
 from core.settings import FIELDS, Settings, overridden_fields, save_settings, settings_path
 
-from core import ingest
-from app.attachments import Attachment, load_attachment, save_capture
+from app.attachments import Attachment, load_attachment, save_capture, with_estimate
 from app.chat_view import ChatView
 from app.citations import Citation
 from app.composer import Composer, local_files
@@ -40,26 +41,20 @@ from app.viewer import open_viewer
 from app.worker import EngineStatus, EngineThread, WorkerFailure
 
 EngineMaker = Callable[[Settings], Engine]
-RELOAD_FIELDS = ("model_dir", "engine", "device", "dtype", "attention", "context_tokens")  # how the model loads
+# how the model loads: a change to any of these reloads it
+RELOAD_FIELDS = ("model_dir", "engine", "context_tokens", *(k for k in FIELDS if k.startswith("msa.")))
 
 
 def default_engine(settings: Settings) -> Engine:
-    import torch
-
-    from core.engine import open_engine
-
-    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}.get(settings.dtype or "")
-    return open_engine(settings.model_dir, backend=settings.engine, device=settings.device, dtype=dtype,
-                       context_tokens=settings.context_tokens, attention=settings.attention)
+    """The engine the registry chooses for `settings` (core.engine.open_engine)."""
+    return open_engine(settings)
 
 
 def monitor_rects() -> list[tuple[int, int, int, int]]:
     """The monitors in the numbering the capture uses (mss); Qt's list when there is no X display."""
-    from core.ingest.screen import CaptureError, list_monitors
-
     try:
-        return list_monitors()
-    except CaptureError:
+        return desktop.list_monitors()
+    except desktop.CaptureError:
         return [(g.x(), g.y(), g.width(), g.height()) for g in (s.geometry() for s in QGuiApplication.screens())]
 
 
@@ -77,7 +72,8 @@ class MainWindow(QMainWindow):
         self._keys = itertools.count(1)
         self.viewers: list = []
         self._build()
-        self.session = ChatSession(store, self.engine, self.tasks, self.chat, settings)
+        self.info: EngineInfo | None = None  # the loaded engine's context and media plan
+        self.session = ChatSession(store, self.engine, self.chat, settings)
         self._connect()
         self.load_model()
         self.conversations.select(None)
@@ -137,11 +133,9 @@ class MainWindow(QMainWindow):
 
     def load_model(self) -> None:
         s = self.settings
+        self.info = None
         if not s.model_dir:
             self.status.show_status(EngineStatus("none"))
-        elif s.engine != "msa":
-            self.status.show_status(EngineStatus("failed", f"the {s.engine} backend is coming; choose the MSA "
-                                                           "runtime in Settings"))
         else:  # show it at once: until the worker answers, the old model's "ready" would still show
             self.status.show_status(EngineStatus("loading", s.model_dir))
             self.engine.load(lambda: self.make_engine(s), s.model_dir)
@@ -166,9 +160,9 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, settings: Settings, *, save: bool) -> None:
         """Use `settings` from the next request on; a change to how the model loads reloads it."""
-        reload = [getattr(settings, k) != getattr(self.settings, k) for k in RELOAD_FIELDS]
+        reload = [settings.get(k) != self.settings.get(k) for k in RELOAD_FIELDS]
         if save:  # an override the user did not touch in the dialog is not written to the file
-            changed = {k for k in FIELDS if getattr(settings, k) != getattr(self.settings, k)}
+            changed = {k for k in FIELDS if settings.get(k) != self.settings.get(k)}
             save_settings(settings, settings_path(), keep=overridden_fields(self.overridden) - changed)
         self.settings = settings
         self.session.update_settings(settings)
@@ -188,6 +182,11 @@ class MainWindow(QMainWindow):
     def _engine_status(self, status: EngineStatus) -> None:
         """An empty conversation's welcome follows the model: how to get one once loading fails."""
         self.status.show_status(status)
+        self.info = status.info if status.state == "ready" else None
+        if self.info is not None:  # chips read before the model was ready get their estimate now
+            for key, att in self.pending.items():
+                if att is not None:
+                    self._attached(key, with_estimate(att, self.info))
         if self.session.conversation_id is None and not self.chat.messages:
             self.chat.set_messages([], self._welcome())
 
@@ -211,7 +210,7 @@ class MainWindow(QMainWindow):
             self.composer.add_chip(key, Path(path).name)
             progress = self.tasks.reporter(lambda p, key=key: self._reading_progress(key, p))
             self.tasks.run_task(lambda p=path, c=cancel, r=progress: load_attachment(
-                                    p, context_tokens=self.settings.context_tokens, on_progress=r, cancel=c),
+                                    p, info=self.info, on_progress=r, cancel=c),
                                 lambda att, key=key: self._attached(key, att),
                                 lambda err, key=key: self._attach_failed(key, err))
 
@@ -251,7 +250,7 @@ class MainWindow(QMainWindow):
     def attach_part(self, part: ImagePart, kind: str) -> None:
         key = next(self._keys)
         chip = self.composer.add_chip(key, kind)
-        att = save_capture(part, self.settings.history_path().parent / "captures", kind)
+        att = save_capture(part, self.settings.history_path().parent / "captures", kind, self.info)
         self.pending[key] = att
         chip.show_attachment(att)
 
@@ -262,7 +261,7 @@ class MainWindow(QMainWindow):
 
     def _capture_now(self, target) -> None:
         try:
-            shot = ingest.capture_screen(monitor=None if target in (None, "region") else target)
+            shot = desktop.capture_screen(monitor=None if target in (None, "region") else target)
         except (ValueError, OSError, RuntimeError) as err:
             self.show()
             self.statusBar().showMessage(f"Screenshot failed: {err}", 15000)

@@ -1,9 +1,11 @@
 """Settings: the backend, the model folder and generation parameters, saved to the settings file.
 
-The device and the weights' dtype are part of how the model is loaded, so changing them (like the
-folder, backend or context) reloads it. Only our MSA runtime can be chosen today; the GGUF file and remote server entries are shown as
-coming and cannot be selected. Values set by the environment or the command line win over the
-file (core/settings.py), so the dialog names any that will override what is saved here.
+The backends are the registry's (core.engine.backends()), with "auto" first: chosen from what
+the model folder holds. Backends announced as coming are listed but cannot be selected. The
+device and the weights' dtype (the MSA section) are part of how the model is loaded, so changing
+them (like the folder, backend or context) reloads it. Values set by the environment or the
+command line win over the file (core/settings.py), so the dialog names any that will override
+what is saved here.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QSpinBox, QWidget)
 
+from core.engine import AUTO, backends
 from core.settings import Settings
 
-BACKENDS = (("msa", "MSA runtime (this computer)"), ("gguf", "GGUF file (coming)"),
-            ("remote", "Remote server (coming)"))
 DEVICES = ("auto", "cuda", "cpu")
 DTYPE_CHOICES = (("auto (bf16 on CUDA, else fp32)", None), ("bf16", "bf16"), ("fp32", "fp32"))
 
@@ -30,11 +31,11 @@ class SettingsDialog(QDialog):
         self.base = settings
         form = QFormLayout(self)
         self.backend = QComboBox()
-        for key, label in BACKENDS:
-            self.backend.addItem(label, key)
+        self.backend.addItem("Automatic (from the model folder)", AUTO)
         model: QStandardItemModel = self.backend.model()
-        for row in (1, 2):
-            model.item(row).setEnabled(False)
+        for backend in backends():
+            self.backend.addItem(backend.label, backend.name)
+            model.item(self.backend.count() - 1).setEnabled(not backend.coming)
         self.backend.setCurrentIndex(max(0, self.backend.findData(settings.engine)))
         self.model_dir = QLineEdit(settings.model_dir or "", placeholderText="folder with config.json and weights")
         browse = QPushButton("Browse…")
@@ -44,11 +45,11 @@ class SettingsDialog(QDialog):
         folder_row.addWidget(browse)
         self.device = QComboBox(editable=True, toolTip="auto: cuda when there is a GPU, else cpu")
         self.device.addItems(DEVICES)
-        self.device.setCurrentText(settings.device or "auto")
+        self.device.setCurrentText(settings.msa.device or "auto")
         self.dtype = QComboBox()
         for label, value in DTYPE_CHOICES:
             self.dtype.addItem(label, value)
-        self.dtype.setCurrentIndex(max(0, self.dtype.findData(settings.dtype)))
+        self.dtype.setCurrentIndex(max(0, self.dtype.findData(settings.msa.dtype)))
         self.context = QSpinBox(minimum=256, maximum=1 << 20, singleStep=1024, value=settings.context_tokens)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 17, value=settings.max_tokens)
         self.temperature = self._optional_float(settings.temperature, 0.0, 2.0)
@@ -93,9 +94,9 @@ class SettingsDialog(QDialog):
             return None if box.value() < box.minimum() + 0.005 else round(box.value(), 2)
 
         device = self.device.currentText().strip()
+        msa = replace(self.base.msa, device=None if device in ("", "auto") else device, dtype=self.dtype.currentData())
         return replace(self.base, engine=self.backend.currentData(), model_dir=self.model_dir.text().strip() or None,
-                       device=None if device in ("", "auto") else device, dtype=self.dtype.currentData(),
-                       context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),
+                       msa=msa, context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),
                        temperature=optional(self.temperature), top_p=optional(self.top_p) or None,
                        top_k=None if self.top_k.value() < 0 else self.top_k.value(),
                        seed=None if self.seed.value() < 0 else self.seed.value(),

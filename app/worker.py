@@ -5,7 +5,10 @@ emits, the worker's slots run on the worker thread): load a model from a factory
 reply. Streamed deltas are gathered and sent back in batches about every 30 ms, so a fast model
 cannot flood the event loop. Every exception in the worker becomes `sig_failed` with a message
 for the user. A cancel that arrives before its request starts is remembered by request id,
-because the engine clears its own flag when a generation begins.
+because the engine clears its own flag when a generation begins. A request may carry a
+`prepare` function instead of messages: the worker calls it with the engine's `EngineInfo`
+(core.chat.prepare: re-reading earlier attachments and planning against this engine), so that
+work too stays off the UI thread; its notes come back as `sig_notes`.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core.engine import Engine, EngineError, GenerateOptions
+from core.chat import Prepared
+from core.engine import Engine, EngineError, EngineInfo, GenerateOptions
 from core.events import Finished, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
 from core.messages import Message
 
 BATCH_SECONDS = 0.03
+
+
+Preparer = Callable[[EngineInfo], Prepared]
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,13 @@ class ReplyRequest:
     request_id: int
     messages: tuple[Message, ...]
     options: GenerateOptions
+    prepare: Preparer | None = None  # builds the messages on the worker thread instead
+
+
+@dataclass(frozen=True)
+class ReplyNotes:
+    request_id: int
+    notes: tuple[str, ...]  # what preparing the messages found: files gone or changed, parts left out
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class WorkerFailure:
 class EngineStatus:
     state: str  # none, loading, ready, failed, closed
     detail: str = ""  # the model name, or the reason it failed
+    info: EngineInfo | None = None  # with "ready": the engine's context and media plan
 
 
 EngineFactory = Callable[[], Engine]
@@ -80,6 +95,8 @@ class EngineWorker(QObject):
     """ReplyFinished: the reply ended (also after a failure, with reason "error")."""
     sig_failed = Signal(object)
     """WorkerFailure: an exception in the worker, as a message for the user."""
+    sig_notes = Signal(object)
+    """ReplyNotes: what preparing a request's messages left out or could not read."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,12 +111,13 @@ class EngineWorker(QObject):
             engine = factory()
             self.engine = engine
             engine.load(on_progress=self.sig_load_progress.emit)
+            info = engine.info()
         except Exception as err:  # noqa: BLE001 - every failure is shown (STYLE 14)
             reason = describe(err)
             self.sig_failed.emit(WorkerFailure("load", f"The model {name} could not be loaded: {reason}"))
             self.sig_status.emit(EngineStatus("failed", reason))
             return
-        self.sig_status.emit(EngineStatus("ready", name))
+        self.sig_status.emit(EngineStatus("ready", name, info))
 
     @Slot(object)
     def generate(self, request: ReplyRequest) -> None:
@@ -110,7 +128,13 @@ class EngineWorker(QObject):
         try:
             if self.engine is None or self.engine.state != "ready":
                 raise RuntimeError("no model is loaded; choose a model folder in Settings")
-            stream = self.engine.generate(list(request.messages), request.options)
+            messages = list(request.messages)
+            if request.prepare is not None:
+                prepared = request.prepare(self.engine.info())
+                messages = list(prepared.messages)
+                if prepared.notes:
+                    self.sig_notes.emit(ReplyNotes(rid, prepared.notes))
+            stream = self.engine.generate(messages, request.options)
             if rid <= self._cancelled_upto:  # cancelled while the request was being prepared
                 self.engine.cancel()
             self.sig_finished.emit(self._drain(rid, stream))
@@ -181,9 +205,10 @@ class EngineThread(QObject):
     def load(self, factory: EngineFactory, name: str) -> None:
         self.sig_load_requested.emit(factory, name)
 
-    def generate(self, messages: list[Message], options: GenerateOptions) -> int:
+    def generate(self, messages: list[Message], options: GenerateOptions, *, prepare: Preparer | None = None) -> int:
+        """Ask for a reply to `messages` (or to what `prepare` builds on the worker thread)."""
         self._next_id += 1
-        self.sig_generate_requested.emit(ReplyRequest(self._next_id, tuple(messages), options))
+        self.sig_generate_requested.emit(ReplyRequest(self._next_id, tuple(messages), options, prepare))
         return self._next_id
 
     def cancel(self, request_id: int | None = None) -> None:

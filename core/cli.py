@@ -1,12 +1,15 @@
-"""`spyglass chat`: talk to a local model folder in the terminal.
+"""`spyglass chat`: talk to a model in the terminal.
 
-The prompt comes from the argument, or from standard input when it is piped; with neither, on a
-terminal, the chat is interactive and each turn reuses the cache of the previous ones. Images and
-videos given with `--image` / `--video` join the first message, ahead of its text; they are read
-(and refused when unreadable) before the model loads. Answers
-stream to standard output; reasoning and load progress go to standard error, so a piped answer
-stays clean. Ctrl-C during a reply cancels that reply only. Problems with the model folder or the
-prompt end the command with a one-line message and exit status 2.
+The model and every option come from the same settings as the window (core/settings.py: flags
+here, then `SPYGLASS_*`, then the settings file), and the backend from the same registry
+(`core.engine.open_engine`). The prompt comes from the argument, or from standard input when it
+is piped; with neither, on a terminal, the chat is interactive and each turn reuses the cache of
+the previous ones. The turns go through `core.chat.Conversation` over an in-memory history, so
+planning and attachments follow the window's rules. Images and videos given with `--image` /
+`--video` join the first message, ahead of its text; they are read (and refused when unreadable)
+before the model loads. Answers stream to standard output; reasoning, load progress and notes go
+to standard error, so a piped answer stays clean. Ctrl-C during a reply cancels that reply only.
+Problems with the model or the prompt end the command with a one-line message and exit status 2.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ import json
 import sys
 
 from core.events import Finished, LoadProgress, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
-from core.messages import Message, TextPart
+from core.settings import DTYPES, Settings, load_settings
 
-DTYPES = {"bf16": "bfloat16", "fp32": "float32"}
+SETTING_FLAGS = {"model": "model_dir", "engine": "engine", "device": "msa.device", "dtype": "msa.dtype",
+                 "context": "context_tokens", "max_tokens": "max_tokens", "temperature": "temperature",
+                 "top_p": "top_p", "top_k": "top_k", "seed": "seed", "think": "think", "system": "system_prompt"}
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", nargs="?", help="the message; read from standard input when omitted")
-    parser.add_argument("--model", required=True, metavar="DIR", help="model folder (config.json, weights, ...)")
+    parser.add_argument("--model", metavar="DIR", help="model folder (default: the model_dir setting)")
+    parser.add_argument("--engine", help="backend: auto (chosen from the model folder) or one the registry lists")
     parser.add_argument("--system", help="a system message")
     parser.add_argument("--image", action="append", default=[], metavar="FILE",
                         help="an image to ask about (PNG, JPEG, WebP, GIF, BMP, TIFF); repeatable")
@@ -32,9 +38,9 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-fps", type=float, default=1.0, metavar="FPS",
                         help="frames sampled per second of video (default 1; at most 768 frames in all)")
     parser.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), help="weights and cache (default: bf16 on CUDA, fp32)")
+    parser.add_argument("--dtype", choices=DTYPES, help="weights and cache (default: bf16 on CUDA, fp32)")
     parser.add_argument("--context", type=int, help="tokens of context to reserve (default 32768)")
-    parser.add_argument("--max-tokens", type=int, default=1024, help="longest reply in tokens (default 1024)")
+    parser.add_argument("--max-tokens", type=int, help="longest reply in tokens (default 1024)")
     parser.add_argument("--temperature", type=float, help="0 for greedy (default: the model's own setting)")
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--top-k", type=int)
@@ -44,32 +50,23 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ask the template for (or against) a reasoning phase")
 
 
-def _options(args, engine):
-    from dataclasses import replace
-
-    from core.engine import GenerateOptions
-
-    sampling = engine.sampling
-    overrides = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p),
-                                   ("top_k", args.top_k), ("seed", args.seed)) if v is not None}
-    template = {} if args.think is None else {"enable_thinking": args.think}
-    return GenerateOptions(sampling=replace(sampling, **overrides), max_tokens=args.max_tokens,
-                           stop=tuple(args.stop), template_options=template)
+def chat_settings(args: argparse.Namespace) -> Settings:
+    """The settings in force: these flags over the environment, the settings file and defaults."""
+    return load_settings({key: getattr(args, flag) for flag, key in SETTING_FLAGS.items()})
 
 
-def _media_parts(args) -> list:
+def _attachments(args) -> list:
     """The images and videos named on the command line, read and checked before the model loads."""
-    if not (args.image or args.video):
-        return []
-    from core.ingest import Limits, ingest_path
+    from core.chat import read_attachment
+    from core.ingest import Limits
 
-    parts, limits = [], Limits(video_fps=args.video_fps)
+    found, limits = [], Limits(video_fps=args.video_fps)
     for path, kind in [(p, "image") for p in args.image] + [(p, "video") for p in args.video]:
-        got = ingest_path(path, limits=limits)
-        if got.kind != kind:
-            raise ValueError(f"{path} is a {got.kind} file; --{kind} takes {kind}s")
-        parts.extend(got.parts)
-    return parts
+        att = read_attachment(path, limits=limits)
+        if att.kind != kind:
+            raise ValueError(f"{path} is a {att.kind} file; --{kind} takes {kind}s")
+        found.append(att)
+    return found
 
 
 def _show_progress(p: LoadProgress) -> None:
@@ -77,26 +74,29 @@ def _show_progress(p: LoadProgress) -> None:
           end="\n" if p.step == p.total else "", file=sys.stderr, flush=True)
 
 
-def _print_reply(engine, messages, options) -> tuple[str, Finished]:
-    """Stream one reply; returns its answer text and how it finished."""
-    answer, finished = [], Finished("error", "no reply")
-    stream = engine.generate(messages, options)
+def _print_event(event, answer: list[str]) -> None:
+    if isinstance(event, TextDelta):
+        answer.append(event.text)
+        print(event.text, end="", flush=True)
+    elif isinstance(event, ReasoningDelta):
+        print(event.text, end="", file=sys.stderr, flush=True)
+    elif isinstance(event, ToolCall):
+        print(f"\n[tool call] {event.name} {json.dumps(event.arguments, ensure_ascii=False)}", flush=True)
+    elif isinstance(event, MalformedToolCall):
+        print(f"\n[malformed tool call, not run] {event.raw}", flush=True)
+    elif isinstance(event, Usage):
+        print(f"\n[{event.prompt_tokens} prompt tokens ({event.cached_tokens} cached), "
+              f"{event.completion_tokens} generated]", file=sys.stderr)
+
+
+def _print_reply(engine, stream) -> Finished:
+    """Stream one reply to the terminal; returns how it finished. Ctrl-C cancels it."""
+    answer: list[str] = []
+    finished = Finished("error", "no reply")
     try:
         for event in stream:
-            if isinstance(event, TextDelta):
-                answer.append(event.text)
-                print(event.text, end="", flush=True)
-            elif isinstance(event, ReasoningDelta):
-                print(event.text, end="", file=sys.stderr, flush=True)
-            elif isinstance(event, ToolCall):
-                print(f"\n[tool call] {event.name} {json.dumps(event.arguments, ensure_ascii=False)}", flush=True)
-            elif isinstance(event, MalformedToolCall):
-                print(f"\n[malformed tool call, not run] {event.raw}", flush=True)
-            elif isinstance(event, Usage):
-                print(f"\n[{event.prompt_tokens} prompt tokens ({event.cached_tokens} cached), "
-                      f"{event.completion_tokens} generated]", file=sys.stderr)
-            elif isinstance(event, Finished):
-                finished = event
+            _print_event(event, answer)
+            finished = event if isinstance(event, Finished) else finished
     except KeyboardInterrupt:
         engine.cancel()
         for event in stream:  # the stream ends at the next token with Finished("cancelled")
@@ -104,25 +104,30 @@ def _print_reply(engine, messages, options) -> tuple[str, Finished]:
     print()
     if finished.error:
         print(f"spyglass chat: the reply failed: {finished.error}", file=sys.stderr)
-    return "".join(answer), finished
+    return finished
+
+
+def _notes(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        print(f"spyglass chat: {note}", file=sys.stderr)
 
 
 def chat_main(args: argparse.Namespace) -> int:
-    import torch
-
-    from core.engine import open_engine
+    from core.chat import Conversation
+    from core.engine import open_engine, options_from_settings
+    from core.history import HistoryStore
 
     try:
-        media = _media_parts(args)
-        dtype = getattr(torch, DTYPES[args.dtype]) if args.dtype else None
-        engine = open_engine(args.model, device=args.device, dtype=dtype, context_tokens=args.context)
+        settings = chat_settings(args)
+        attachments = _attachments(args)
+        engine = open_engine(settings)
         engine.load(on_progress=_show_progress)
-        options = _options(args, engine)
+        options = options_from_settings(settings, stop=tuple(args.stop))
     except (ValueError, RuntimeError, OSError) as err:
         print(f"spyglass chat: {err}", file=sys.stderr)
         return 2
-    with engine:
-        messages = [Message.text("system", args.system)] if args.system else []
+    with engine, HistoryStore(":memory:") as store:
+        chat = Conversation(store)
         interactive = args.prompt is None and sys.stdin.isatty()
         prompt = args.prompt if args.prompt is not None else None if interactive else sys.stdin.read()
         while True:
@@ -131,16 +136,15 @@ def chat_main(args: argparse.Namespace) -> int:
                     prompt = input("> ")
                 except EOFError:
                     return 0
-            messages.append(Message("user", (*media, TextPart(prompt))))
-            media = []  # the media belong to the first message
+            turn = chat.send(prompt, attachments)
+            attachments = []  # they belong to the first message
             try:
-                answer, finished = _print_reply(engine, messages, options)
+                finished = _print_reply(engine, chat.reply(engine, options, turn, system_prompt=settings.system_prompt,
+                                                            on_notes=_notes))
             except ValueError as err:  # the prompt does not fit the context, or cannot be rendered
                 print(f"spyglass chat: {err}", file=sys.stderr)
                 if not interactive:
                     return 2
-                messages.pop()
                 continue
             if not interactive:
                 return 1 if finished.reason == "error" else 0
-            messages.append(Message.text("assistant", answer))

@@ -53,3 +53,6 @@ class LoadProgress:
     total: int
     bytes_done: int
     bytes_total: int
+
+
+Event = TextDelta | ReasoningDelta | ToolCall | MalformedToolCall | Usage | Finished  # what `generate` yields

@@ -1,10 +1,15 @@
 """Spyglass settings: one frozen dataclass, read from four places in a fixed order.
 
-Precedence is CLI > environment (`SPYGLASS_*`) > settings file > defaults (STYLE 13). Each field
-names its own environment variable in its metadata, so the README table and the loader cannot
-drift apart (tests/core/test_settings.py checks the table against `FIELDS`). The file is JSON in
-the user config folder (`$XDG_CONFIG_HOME/spyglass/settings.json`, computed here without Qt);
-history lives in the user data folder. No module-level mutable state: callers pass a `Settings`.
+Precedence is CLI > environment (`SPYGLASS_*`) > settings file > defaults (STYLE 13). This is the
+only module that reads Spyglass's environment variables. Settings every backend shares sit at the
+top level; what only one backend reads sits in that backend's section (`msa`: our runtime's
+device, dtype, attention and decode-graph switches; the GGUF and remote sections come with those
+backends). Keys are dotted (`msa.device`) in `FIELDS`, in the README table and on the command
+line; the file nests each section as a JSON object. Each field names its environment variable in
+its metadata, so the README table and the loader cannot drift apart (tests/core/test_settings.py
+checks the table). The file is JSON in the user config folder (`$XDG_CONFIG_HOME/spyglass/
+settings.json`, computed here without Qt); history lives in the user data folder. No module-level
+mutable state: callers pass a `Settings`.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-ENGINES = ("msa", "gguf", "remote")  # gguf and remote are listed for the settings dialog; they are coming
 DTYPES = ("bf16", "fp32")
+ATTENTION_BACKENDS = ("reference", "triton")
+LEGACY_KEYS = {"device": "msa.device", "dtype": "msa.dtype", "attention": "msa.attention"}  # files before sections
 
 
 def _env(name: str, doc: str) -> dict:
@@ -25,12 +32,26 @@ def _env(name: str, doc: str) -> dict:
 
 
 @dataclass(frozen=True)
-class Settings:
-    model_dir: str | None = field(default=None, metadata=_env("SPYGLASS_MODEL", "model folder to load at start"))
-    engine: str = field(default="msa", metadata=_env("SPYGLASS_ENGINE", "backend: msa (gguf, remote: coming)"))
+class MsaSettings:
+    """Our MiniMax-M3 runtime (core/engine/msa.py)."""
+
     device: str | None = field(default=None, metadata=_env("SPYGLASS_DEVICE", "cuda, cuda:1 or cpu (default: cuda when available)"))
     dtype: str | None = field(default=None, metadata=_env("SPYGLASS_DTYPE", "bf16 or fp32 (default: bf16 on CUDA, else fp32)"))
     attention: str | None = field(default=None, metadata=_env("SPYGLASS_ATTENTION", "force the attention backend: reference or triton"))
+    decode_graph: bool = field(default=True, metadata=_env("SPYGLASS_DECODE_GRAPH", "replay decode steps as a CUDA graph (Triton backend)"))
+
+    def __post_init__(self) -> None:
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ValueError(f"msa.dtype {self.dtype!r} is unknown; choose one of {', '.join(DTYPES)}")
+        if self.attention is not None and self.attention not in ATTENTION_BACKENDS:
+            raise ValueError(f"msa.attention {self.attention!r} is unknown; choose one of "
+                             f"{', '.join(ATTENTION_BACKENDS)}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: str | None = field(default=None, metadata=_env("SPYGLASS_MODEL", "model folder to load at start"))
+    engine: str = field(default="auto", metadata=_env("SPYGLASS_ENGINE", "backend: auto (chosen from the model folder) or msa; gguf and remote are coming"))
     context_tokens: int = field(default=32768, metadata=_env("SPYGLASS_CONTEXT", "tokens of context reserved in the cache"))
     max_tokens: int = field(default=1024, metadata=_env("SPYGLASS_MAX_TOKENS", "longest reply in tokens"))
     temperature: float | None = field(default=None, metadata=_env("SPYGLASS_TEMPERATURE", "sampling temperature, 0 greedy (default: the model's)"))
@@ -40,12 +61,9 @@ class Settings:
     think: bool | None = field(default=None, metadata=_env("SPYGLASS_THINK", "ask the template for a reasoning phase (true/false)"))
     system_prompt: str = field(default="", metadata=_env("SPYGLASS_SYSTEM", "system message sent first in every conversation"))
     data_dir: str | None = field(default=None, metadata=_env("SPYGLASS_DATA_DIR", "where history is kept (default: the user data folder)"))
+    msa: MsaSettings = MsaSettings()
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine {self.engine!r} is unknown; choose one of {', '.join(ENGINES)}")
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ValueError(f"dtype {self.dtype!r} is unknown; choose one of {', '.join(DTYPES)}")
         for name in ("context_tokens", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}; it must be at least 1")
@@ -53,9 +71,36 @@ class Settings:
     def history_path(self) -> Path:
         return Path(self.data_dir or user_data_dir()) / "history.sqlite3"
 
+    def get(self, key: str) -> Any:
+        """The value of a dotted key (`max_tokens`, `msa.device`)."""
+        section, _, name = key.rpartition(".")
+        return getattr(getattr(self, section) if section else self, name)
 
-FIELDS = {f.name: f for f in fields(Settings)}
-ENV_VARS = {f.metadata["env"]: f.name for f in fields(Settings)}
+    def with_values(self, values: Mapping[str, Any]) -> Settings:
+        """A copy with the dotted keys in `values` changed (validated like any new Settings)."""
+        top = {k: v for k, v in values.items() if "." not in k}
+        for name in SECTION_TYPES:
+            inner = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(name + ".")}
+            if inner:
+                top[name] = replace(getattr(self, name), **inner)
+        unknown = sorted(k for k in values if k not in FIELDS)
+        if unknown:
+            raise ValueError(f"unknown settings {', '.join(unknown)}")
+        return replace(self, **top)
+
+
+SECTION_TYPES = {"msa": MsaSettings}  # section name -> its dataclass; one per backend with settings of its own
+
+
+def _all_fields() -> dict[str, Field]:
+    out = {f.name: f for f in fields(Settings) if f.name not in SECTION_TYPES}
+    for name, kind in SECTION_TYPES.items():
+        out |= {f"{name}.{f.name}": f for f in fields(kind)}
+    return out
+
+
+FIELDS = _all_fields()  # dotted key -> dataclass field
+ENV_VARS = {f.metadata["env"]: key for key, f in FIELDS.items()}
 
 
 def _home_dir(xdg: str, posix: str, mac: str, win: str, env: Mapping[str, str]) -> Path:
@@ -80,7 +125,7 @@ def settings_path(env: Mapping[str, str] = os.environ) -> Path:
 
 def parse_value(name: str, raw: object) -> object:
     """`raw` (a string from the environment, or a JSON value) as the type of field `name`."""
-    kind = str(FIELDS[name].type)
+    kind = str(FIELDS[name].type)  # the annotation as written (postponed evaluation)
     if raw is None or raw == "":
         return None if "None" in kind else FIELDS[name].default
     text = str(raw).strip()
@@ -101,7 +146,8 @@ def parse_value(name: str, raw: object) -> object:
 
 
 def read_file(path: Path) -> dict:
-    """The settings file's values (empty when it does not exist); a malformed file is an error."""
+    """The settings file's values by dotted key (empty when there is no file); a malformed file
+    is an error naming it. Files written before sections existed (`device` at the top) still read."""
     if not path.is_file():
         return {}
     try:
@@ -110,15 +156,28 @@ def read_file(path: Path) -> dict:
         raise ValueError(f"settings file {path} cannot be read: {err}; fix or delete it") from None
     if not isinstance(data, dict):
         raise ValueError(f"settings file {path} must hold a JSON object")
-    unknown = sorted(set(data) - set(FIELDS))
+    flat: dict[str, object] = {}
+    for key, value in data.items():
+        if key in SECTION_TYPES:
+            if not isinstance(value, dict):
+                raise ValueError(f"settings file {path}: '{key}' must be an object of {key} settings")
+            flat |= {f"{key}.{k}": v for k, v in value.items()}
+        else:
+            flat[LEGACY_KEYS.get(key, key)] = value
+    unknown = sorted(set(flat) - set(FIELDS))
     if unknown:
         raise ValueError(f"settings file {path} has unknown settings {', '.join(unknown)}")
-    return {k: parse_value(k, v) for k, v in data.items()}
+    return {k: parse_value(k, v) for k, v in flat.items()}
 
 
 def overridden_fields(names: Iterable[str]) -> set[str]:
     """Settings fields behind override names as the app lists them (`SPYGLASS_X` or `--x`)."""
     return {ENV_VARS.get(n) or n.removeprefix("--").replace("-", "_") for n in names} & set(FIELDS)
+
+
+def flat_values(settings: Settings) -> dict[str, object]:
+    """Every setting by dotted key."""
+    return {key: settings.get(key) for key in FIELDS}
 
 
 def read_env(env: Mapping[str, str]) -> dict:
@@ -131,22 +190,27 @@ def load_settings(cli: Mapping[str, object] | None = None, *, env: Mapping[str, 
     values = read_file(path or settings_path(env))
     values |= read_env(env)
     values |= {k: v for k, v in (cli or {}).items() if v is not None}
-    return Settings(**values)
+    return Settings().with_values(values)
 
 
 def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -> None:
-    """Write the values that differ from the defaults, atomically (write, then rename). Settings
-    named in `keep` (in force only because the environment or the command line set them) keep
-    what the file held, so a one-off override never becomes the saved choice."""
+    """Write the values that differ from the defaults, atomically (write, then rename), each
+    section as a nested object. Settings named in `keep` (in force only because the environment
+    or the command line set them) keep what the file held, so a one-off override never becomes
+    the saved choice."""
     keep = set(keep)
-    data = {k: v for k, v in asdict(settings).items() if v != FIELDS[k].default and k not in keep}
+    data = {k: v for k, v in flat_values(settings).items() if v != FIELDS[k].default and k not in keep}
     old = read_file(path) if keep else {}
     data |= {k: old[k] for k in keep if k in old}
+    nested: dict[str, Any] = {}
+    for key, value in sorted(data.items()):
+        section, _, name = key.rpartition(".")
+        (nested.setdefault(section, {}) if section else nested)[name] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(nested, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-__all__ = ["ENGINES", "ENV_VARS", "FIELDS", "Settings", "load_settings", "overridden_fields", "read_env", "read_file",
+__all__ = ["ENV_VARS", "FIELDS", "MsaSettings", "Settings", "flat_values", "load_settings", "overridden_fields", "read_env", "read_file",
            "save_settings", "settings_path", "user_config_dir", "user_data_dir"]

@@ -1,37 +1,16 @@
-"""Engines: the one place a backend is chosen for a model folder (SPEC: the Engine protocol).
+"""Engines: one protocol for every backend, one registry that chooses among them (SPEC: Engine).
 
-`open_engine` picks the backend from what the folder holds, or the one forced by the caller or
-`SPYGLASS_ENGINE`, and logs why. Today that is our MSA runtime for a safetensors M3 folder;
-the GGUF and remote backends join here behind the same protocol.
+Nothing here imports torch: the protocol, the request options, the media plan and the registry
+are plain Python, and a backend's module is imported only when `open_engine` builds it.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from pathlib import Path
+from .media import MediaPlan
+from .options import GREEDY, GenerateOptions, SamplingParams, options_from_settings
+from .protocol import STATES, Engine, EngineError, EngineInfo
+from .registry import AUTO, Backend, backends, choose_backend, get_backend, open_engine, register
 
-from .msa import MsaEngine
-from .protocol import Engine, EngineError, GenerateOptions
-
-log = logging.getLogger(__name__)
-BACKENDS = ("msa",)
-
-__all__ = ["BACKENDS", "Engine", "EngineError", "GenerateOptions", "MsaEngine", "open_engine"]
-
-
-def open_engine(folder: str | Path, *, backend: str | None = None, **kwargs) -> Engine:
-    """An engine for the model in `folder`, not loaded yet (call `load`)."""
-    folder = Path(folder)
-    forced = backend or os.environ.get("SPYGLASS_ENGINE") or None
-    if forced is not None and forced not in BACKENDS:
-        raise EngineError(f"engine backend {forced!r} is unknown; choose one of {', '.join(BACKENDS)}")
-    if forced:
-        reason = "forced by the caller or SPYGLASS_ENGINE"
-    elif (folder / "config.json").is_file():
-        forced, reason = "msa", "the folder holds a config.json checkpoint"
-    else:
-        raise EngineError(f"{folder} holds no model Spyglass can run: expected a checkpoint folder with "
-                          "config.json, safetensors weights, tokenizer.json and chat_template.jinja")
-    log.info("engine backend: %s (%s)", forced, reason)
-    return MsaEngine(folder, **kwargs)
+__all__ = ["AUTO", "GREEDY", "STATES", "Backend", "Engine", "EngineError", "EngineInfo", "GenerateOptions",
+           "MediaPlan", "SamplingParams", "backends", "choose_backend", "get_backend", "open_engine",
+           "options_from_settings", "register"]

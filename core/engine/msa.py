@@ -8,11 +8,13 @@ as placeholder runs (`core/vision/prompt.py`), keeps the longest cached prefix i
 new prompt (placeholders compare by the content of their medium, so a new image never reuses an
 old one's cache) and prefills only the rest, running the tower only for media not yet cached.
 A prompt that does not fit is refused before any image is processed. `cancel` may be called
-from any thread.
+from any thread. `from_settings` is the registry's factory: the `msa` settings section says
+where and how the model runs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -20,40 +22,72 @@ from pathlib import Path
 
 import torch
 
-from core.events import Finished, LoadProgress
+from core.events import Event, Finished, LoadProgress
 from core.messages import Message, template_messages
-from core.vision.preprocess import ImageBudget, VideoBudget, preprocess_image, preprocess_video
-from core.vision.prompt import MediaLayout, expand, layout, media_keys
-from core.vision.tower import VisionTower, expected_vision_tensors, vision_config_from_dict
 from core.model.cache import PagedCache, Sequence
 from core.model.checkpoint import Checkpoint
 from core.model.config import config_from_dict, read_config_json
-from core.model.generate import ContextTooLongError, generate
+from core.model.generate import generate
 from core.model.m3 import M3TextModel
 from core.model.prompt import load_template, load_tokenizer
-from core.model.sampling import generation_defaults
 from core.model.stream import THINK_OPEN
+from core.settings import Settings
+from core.vision.preprocess import ImageBudget, VideoBudget, preprocess_image, preprocess_video
+from core.vision.prompt import MediaLayout, expand, layout, media_keys
+from core.vision.sizes import M3MediaPlan
+from core.vision.tower import VisionTower, expected_vision_tensors, vision_config_from_dict
 
-from .protocol import EngineError, GenerateOptions
+from .options import GenerateOptions, SamplingParams
+from .protocol import ContextTooLongError, EngineError, EngineInfo
 
 log = logging.getLogger(__name__)
 END_OF_TURN = "[e~["  # the M3 end-of-message marker, an end token when the folder names none
 DEFAULT_CONTEXT = 32768
 
 
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def from_settings(settings: Settings) -> MsaEngine:
+    """The registry's factory: the folder, the context and the `msa` section of `settings`."""
+    assert settings.model_dir is not None  # the registry chose this backend for a folder
+    msa = settings.msa
+    return MsaEngine(Path(settings.model_dir).expanduser(), device=msa.device,
+                     dtype=DTYPES[msa.dtype] if msa.dtype else None, context_tokens=settings.context_tokens,
+                     attention=msa.attention, decode_graph=msa.decode_graph)
+
+
+def generation_defaults(folder: Path) -> tuple[SamplingParams, tuple[int, ...]]:
+    """The checkpoint's `generation_config.json`: default sampling and end-token ids (both optional)."""
+    path = folder / "generation_config.json"
+    if not path.is_file():
+        return SamplingParams(), ()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        eos = data.get("eos_token_id")
+        eos_ids = tuple(int(i) for i in (eos if isinstance(eos, list) else [] if eos is None else [eos]))
+        sampled = data.get("do_sample", True)
+        params = SamplingParams(temperature=float(data.get("temperature", 1.0)) if sampled else 0.0,
+                                top_k=int(data.get("top_k") or 0), top_p=float(data.get("top_p") or 1.0))
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} cannot be used: {err}") from err
+    return params, eos_ids
 
 
 class MsaEngine:
     def __init__(self, folder: str | Path, *, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None, context_tokens: int | None = None, attention: str | None = None,
-                 prefill_chunk: int = 8192, image_budget: ImageBudget = ImageBudget(),
+                 decode_graph: bool = True, prefill_chunk: int = 8192, image_budget: ImageBudget = ImageBudget(),
                  video_budget: VideoBudget = VideoBudget()):
         self.folder = Path(folder)
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.context_tokens, self.attention, self.prefill_chunk = context_tokens, attention, prefill_chunk
+        self.decode_graph = decode_graph
         self.state, self.error = "idle", None
         self.image_budget, self.video_budget = image_budget, video_budget
         self._cancel = threading.Event()
@@ -73,7 +107,7 @@ class MsaEngine:
             end = self.tokenizer.token_to_id(END_OF_TURN)
             self.eos_ids = eos or ((end,) if end is not None else ())
             self.model = M3TextModel(cfg, ckpt, dtype=self.dtype, device=self.device, attention=self.attention,
-                                     on_progress=on_progress)
+                                     decode_graph=self.decode_graph, on_progress=on_progress)
             self.vision = self._load_vision(data, ckpt, cfg)
             self.context = min(self.context_tokens or DEFAULT_CONTEXT, cfg.max_position_embeddings)
             self.cache = PagedCache(cfg, num_pages=-(-self.context // cfg.index_block_size), dtype=self.dtype,
@@ -85,6 +119,11 @@ class MsaEngine:
             raise
         self.state = "ready"
         log.info("loaded %s on %s (%s), context %d tokens", self.folder, self.device, self.dtype, self.context)
+
+    def info(self) -> EngineInfo:
+        self._require_ready()
+        media = M3MediaPlan(self.image_budget, self.video_budget) if self.vision is not None else None
+        return EngineInfo("msa", self.folder.name, self.context, media)
 
     def _load_vision(self, data: dict, ckpt, cfg) -> VisionTower | None:
         """The tower when the folder has one: all of its tensors, or none of them (text-only)."""
@@ -113,7 +152,7 @@ class MsaEngine:
         self._require_ready()
         return len(self._prompt(messages, options)[0])
 
-    def generate(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> Iterator:
+    def generate(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> Iterator[Event]:
         """Events of the reply; `ContextTooLongError` (before any work) when the prompt does not fit."""
         self._require_ready()
         self._cancel.clear()
@@ -163,7 +202,7 @@ class MsaEngine:
         try:
             embeds = self._embeds(ids, parts, layouts)
             yield from generate(self.model, self.cache, self.seq, new, decode, embeds=embeds,
-                                params=options.sampling or self.sampling, max_tokens=options.max_tokens,
+                                params=options.sampling.resolved(self.sampling), max_tokens=options.max_tokens,
                                 stop=options.stop, eos_ids=self.eos_ids, cancel=self._cancel,
                                 context_length=self.context, prefill_chunk=self.prefill_chunk,
                                 reasoning=text.rstrip().endswith(THINK_OPEN))

@@ -1,19 +1,22 @@
 """The Engine protocol: one interface for every backend (our MSA runtime, GGUF, remote).
 
-An engine loads with progress, counts the tokens of a prompt, streams a reply as events
-(`core.events`), can be cancelled from another thread between tokens, and is closed when done.
-Its `state` is observable: idle -> loading -> ready, or failed (with `error`), or closed.
+An engine loads with progress, describes itself once loaded (`info`: its context and its
+media plan), counts the tokens of a prompt, streams a reply as events (`core.events`), can be
+cancelled from another thread between tokens, and is closed when done. Its `state` is
+observable: idle -> loading -> ready, or failed (with `error`), or closed. No torch here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from core.events import LoadProgress
+from core.events import Event, LoadProgress
 from core.messages import Message
-from core.model.sampling import SamplingParams
+
+from .media import MediaPlan
+from .options import GenerateOptions
 
 STATES = ("idle", "loading", "ready", "failed", "closed")
 
@@ -22,17 +25,18 @@ class EngineError(RuntimeError):
     """The engine cannot do what was asked in its current state; the message says why."""
 
 
-@dataclass(frozen=True)
-class GenerateOptions:
-    sampling: SamplingParams | None = None  # None: the model folder's generation defaults
-    max_tokens: int = 1024
-    stop: tuple[str, ...] = ()
-    tools: tuple[dict, ...] = ()  # JSON-schema tool definitions, passed to the chat template
-    template_options: dict = field(default_factory=dict)  # e.g. {"enable_thinking": True}
+class ContextTooLongError(ValueError):
+    """The prompt does not fit the engine's context; raised before any work, never cut silently."""
 
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens={self.max_tokens}; it must be at least 1")
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What a loaded engine tells its callers (the planner, the window, the CLI)."""
+
+    backend: str  # the registry name
+    model: str  # what to call the model for the user
+    context_tokens: int  # prompt plus reply must fit in this
+    media: MediaPlan | None  # how images and videos cost tokens; None: the model reads none
 
 
 class Engine(Protocol):
@@ -41,9 +45,12 @@ class Engine(Protocol):
 
     def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None: ...
 
+    def info(self) -> EngineInfo: ...
+
     def count_tokens(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> int: ...
 
-    def generate(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> Iterator: ...
+    def generate(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> Iterator[Event]:
+        ...
 
     def cancel(self) -> None: ...
 

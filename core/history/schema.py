@@ -46,6 +46,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN model TEXT NOT NULL DEFAULT '';
     """,
+    # 2 -> 3: the attached file's content digest, so a re-read is cached by content, not by path
+    """
+    ALTER TABLE attachments ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+    """,
 )
 VERSION = len(MIGRATIONS)
 

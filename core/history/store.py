@@ -37,6 +37,7 @@ class AttachmentRecord:
     tokens: int = 0  # estimate shown on the chip
     thumbnail: bytes | None = None  # a small PNG
     id: int | None = None
+    digest: str = ""  # the file's content digest when it was attached (empty before schema 3)
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,9 @@ class HistoryStore:
             mid = self.db.execute("INSERT INTO messages (conversation_id, role, text, created) VALUES (?, ?, ?, ?)",
                                   (conversation_id, role, text, now)).lastrowid
             self.db.executemany(
-                "INSERT INTO attachments (message_id, kind, path, summary, count, tokens, thumbnail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(mid, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail) for a in attachments])
+                "INSERT INTO attachments (message_id, kind, path, summary, count, tokens, thumbnail, digest)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(mid, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail, a.digest) for a in attachments])
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return mid
 
@@ -136,7 +137,7 @@ class HistoryStore:
                                " WHERE conversation_id = ? ORDER BY id", (conversation_id,)).fetchall()
         found: dict[int, list[AttachmentRecord]] = {}
         for r in self.db.execute(
-                "SELECT a.message_id, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail, a.id"
+                "SELECT a.message_id, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail, a.id, a.digest"
                 " FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = ?"
                 " ORDER BY a.id", (conversation_id,)):
             found.setdefault(r[0], []).append(AttachmentRecord(*r[1:]))

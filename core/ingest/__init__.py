@@ -1,8 +1,8 @@
 """Ingestion: what people drop or capture, turned into parts the model can read.
 
 `ingest_path` reads PDFs, images and videos (chosen by content) in a bounded child process;
-`capture_screen` grabs the desktop, a monitor or a region; `plan_parts` decides, without side
-effects, what of a message fits the model's context and image budget and lists what it left out.
+`plan_parts` decides, without side effects, what of a message fits an engine's context and media
+plan and lists what it left out. Screen capture lives in `core.desktop`.
 """
 
 from core.ingest.dispatch import ingest_path
@@ -11,10 +11,9 @@ from core.ingest.errors import (BadPageRange, Cancelled, DamagedFile, EmptyFile,
 from core.ingest.limits import Limits
 from core.ingest.planner import Plan, PlanError, plan_parts
 from core.ingest.progress import Ingested, IngestProgress
-from core.ingest.screen import capture_screen
 
 __all__ = [
     "BadPageRange", "Cancelled", "DamagedFile", "EmptyFile", "EncryptedFile", "IngestError", "IngestProgress",
     "Ingested", "Limits", "ParserCrashed", "Plan", "PlanError", "TimedOut", "TooLarge", "UnreadableFile",
-    "UnsupportedFormat", "capture_screen", "ingest_path", "plan_parts",
+    "UnsupportedFormat", "ingest_path", "plan_parts",
 ]

@@ -1,37 +1,38 @@
-"""What of a message goes to the model: a pure function from parts and budgets to a `Plan`.
+"""What of a message goes to the model: a pure function from parts and a media plan to a `Plan`.
 
-Token costs follow M3's rule (the vision runtime's `smart_resize`): an image is resized to
-multiples of 28 within `max_image_pixels` and costs one token per 28x28 patch; video frames go in pairs, each pair costing one frame's
-patches. Text costs `count_text_tokens(text)` (by default len/4 + 1, an approximation; pass the
-engine's tokenizer for exact counts). When the parts do not fit, cuts are made in this order:
-page images of PDF pages whose text is kept, then video frames (thinned evenly, down to 4),
-then whole parts from the end of the message; typed text is never cut (a plan that cannot
-hold it raises `PlanError`). Every cut is listed in `Plan.omitted`, naming file, page or frames.
+The planner is engine-neutral: image and video costs come from the engine's `MediaPlan`
+(core/engine/media.py), which knows its model's arithmetic; with no plan (a model that reads no
+media) every image and video is left out and named. Text costs `count_text_tokens(text)` (by
+default len/4 + 1, an approximation; pass the engine's count for exact figures). When the parts
+do not fit, cuts are made in this order: page images of PDF pages whose text is kept, then video
+frames (thinned evenly, down to the plan's minimum), then whole parts from the end of the
+message; typed text is never cut (a plan that cannot hold it raises `PlanError`). Every cut is
+listed in `Plan.omitted`, naming file, page or frames. Pixels are never resized here: the engine
+resizes what it is given to its own model's size.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from core.messages import ImagePart, TextPart, VideoPart
-from core.vision.preprocess import ImageBudget, smart_resize
 
-PATCH = 28
-FRAMES_PER_GROUP = 2
-MIN_VIDEO_FRAMES = 4
+if TYPE_CHECKING:
+    from core.engine.media import MediaPlan
+
+NO_MEDIA = "the model reads no images or videos"
 
 
 @dataclass(frozen=True)
 class Plan:
-    parts: tuple  # the parts to send, in order, images and frames already resized
+    parts: tuple  # the parts to send, in order (a thinned video holds only its kept frames)
     omitted: tuple[str, ...]  # what was left out and why, for the person to read
-    tokens: int  # tokens of `parts` under the rule above
+    tokens: int  # tokens of `parts` under the media plan and the text count
 
 
 class PlanError(ValueError):
@@ -43,21 +44,6 @@ def approx_text_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def fit_size(height: int, width: int, max_pixels: int) -> tuple[int, int]:
-    """(height, width) the model will see: the vision runtime's own resize rule (multiples of 28,
-    area within [3,136, max_pixels]), so the plan counts exactly what the engine will."""
-    return smart_resize(height, width, min_pixels=ImageBudget.min_pixels, max_pixels=max_pixels)
-
-
-def image_tokens(height: int, width: int, max_pixels: int) -> int:
-    h, w = fit_size(height, width, max_pixels)
-    return (h // PATCH) * (w // PATCH)
-
-
-def video_tokens(frames: int, height: int, width: int, max_pixels: int) -> int:
-    return math.ceil(frames / FRAMES_PER_GROUP) * image_tokens(height, width, max_pixels)
-
-
 @dataclass
 class _Item:
     index: int
@@ -66,32 +52,43 @@ class _Item:
     twin: bool = False  # a PDF page image whose page text is also in the message
     kept: bool = True
     frames: list[int] = field(default_factory=list)  # video: indices of the frames kept
+    refused: str = ""  # why the model will not take this medium
 
 
-def plan_parts(parts: Sequence, *, context_tokens: int, max_image_pixels: int = 451584, max_images: int = 16,
+def plan_parts(parts: Sequence, *, context_tokens: int, media: MediaPlan | None, max_images: int = 16,
                count_text_tokens: Callable[[str], int] | None = None) -> Plan:
-    """Decide which parts (and how many frames, at what size) fit the budgets; list the rest."""
-    if max_image_pixels < PATCH * PATCH:
-        raise ValueError(f"max_image_pixels must be at least {PATCH * PATCH}, got {max_image_pixels}")
+    """Decide which parts (and how many frames) fit the context under `media`; list the rest."""
     count = count_text_tokens or approx_text_tokens
-    items = [_measure(i, part, count, max_image_pixels) for i, part in enumerate(parts)]
-    _mark_twins(items)
+    items: list[_Item] = []
     cuts: list[tuple] = []
+    for i, part in enumerate(parts):
+        item = _measure(i, part, count, media)
+        if item.tokens < 0:
+            item.tokens = 0
+            _drop(item, NO_MEDIA if media is None else item.refused, cuts)
+        items.append(item)
+    _mark_twins(items)
     _limit_images(items, max_images, cuts)
-    _fit_context(items, context_tokens, max_image_pixels, cuts)
-    kept = tuple(_final_part(item, max_image_pixels) for item in items if item.kept)
+    _fit_context(items, context_tokens, media, cuts)
+    kept = tuple(_final_part(item) for item in items if item.kept)
     return Plan(kept, _describe(cuts), sum(item.tokens for item in items if item.kept))
 
 
-def _measure(index: int, part, count: Callable[[str], int], max_pixels: int) -> _Item:
+def _measure(index: int, part, count: Callable[[str], int], media: MediaPlan | None) -> _Item:
+    """The part's cost; -1 (with the reason in `refused`) for media the model will not take."""
     if isinstance(part, TextPart):
         return _Item(index, part, count(part.text))
-    if isinstance(part, ImagePart):
-        return _Item(index, part, image_tokens(*part.pixels.shape[:2], max_pixels))
-    if isinstance(part, VideoPart):
+    if not isinstance(part, (ImagePart, VideoPart)):
+        raise TypeError(f"part {index} is a {type(part).__name__}, not a TextPart, ImagePart or VideoPart")
+    if media is None:
+        return _Item(index, part, -1)
+    try:
+        if isinstance(part, ImagePart):
+            return _Item(index, part, media.image_tokens(*part.pixels.shape[:2]))
         n, h, w = part.frames.shape[:3]
-        return _Item(index, part, video_tokens(n, h, w, max_pixels), frames=list(range(n)))
-    raise TypeError(f"part {index} is a {type(part).__name__}, not a TextPart, ImagePart or VideoPart")
+        return _Item(index, part, media.video_tokens(n, h, w), frames=list(range(n)))
+    except ValueError as err:
+        return _Item(index, part, -1, refused=f"the model refuses it: {err}")
 
 
 def _mark_twins(items: list[_Item]) -> None:
@@ -116,7 +113,7 @@ def _limit_images(items: list[_Item], max_images: int, cuts: list) -> None:
                 excess -= 1
 
 
-def _fit_context(items: list[_Item], context: int, max_pixels: int, cuts: list) -> None:
+def _fit_context(items: list[_Item], context: int, media: MediaPlan | None, cuts: list) -> None:
     reason = f"over the context of {context} tokens"
     over = sum(i.tokens for i in items if i.kept) - context
     for item in reversed(items):
@@ -124,7 +121,7 @@ def _fit_context(items: list[_Item], context: int, max_pixels: int, cuts: list) 
             over -= _drop(item, reason, cuts)
     for item in reversed(items):
         if over > 0 and item.kept and isinstance(item.part, VideoPart):
-            over -= _thin(item, over, max_pixels, reason, cuts)
+            over -= _thin(item, over, media, reason, cuts)
     for item in reversed(items):
         if over > 0 and item.kept and not _is_typed(item.part):
             over -= _drop(item, reason, cuts)
@@ -144,15 +141,17 @@ def _drop(item: _Item, reason: str, cuts: list) -> int:
     return item.tokens
 
 
-def _thin(item: _Item, over: int, max_pixels: int, reason: str, cuts: list) -> int:
+def _thin(item: _Item, over: int, media: MediaPlan | None, reason: str, cuts: list) -> int:
     """Keep fewer frames, evenly spread, to save `over` tokens; tokens saved (0 if it cannot)."""
     n, h, w = len(item.frames), *item.part.frames.shape[1:3]
-    per_group = image_tokens(h, w, max_pixels)
-    keep = FRAMES_PER_GROUP * ((item.tokens - over) // per_group)
-    if keep < min(MIN_VIDEO_FRAMES, n) or keep >= n:
+    if media is None:
+        return 0
+    low = min(media.min_video_frames, n)
+    keep = next((k for k in range(n - 1, low - 1, -1) if media.video_tokens(k, h, w) <= item.tokens - over), 0)
+    if keep < low or keep == 0:
         return 0
     item.frames = [item.frames[k * n // keep] for k in range(keep)]
-    before, item.tokens = item.tokens, video_tokens(keep, h, w, max_pixels)
+    before, item.tokens = item.tokens, media.video_tokens(keep, h, w)
     name = _name(item.part.source.path)
     cuts.append((item.index, name, None, f"{n - keep} of {n} video frames (kept {keep}, spread evenly)", reason))
     return before - item.tokens
@@ -199,18 +198,9 @@ def _line(key: tuple, first: int | None, last: int | None) -> str:
     return f"{where}: {what} left out ({reason})"
 
 
-def _final_part(item: _Item, max_pixels: int):
+def _final_part(item: _Item):
     part = item.part
-    if isinstance(part, ImagePart):
-        return ImagePart(_resize(part.pixels, max_pixels), part.source)
-    if isinstance(part, VideoPart):
-        frames = np.stack([_resize(part.frames[k], max_pixels) for k in item.frames])
+    if isinstance(part, VideoPart) and len(item.frames) < part.frames.shape[0]:
+        frames = np.ascontiguousarray(part.frames[item.frames])
         return VideoPart(frames, tuple(part.timestamps[k] for k in item.frames), part.source)
     return part
-
-
-def _resize(pixels: np.ndarray, max_pixels: int) -> np.ndarray:
-    h, w = fit_size(*pixels.shape[:2], max_pixels)
-    if (h, w) == pixels.shape[:2]:
-        return pixels
-    return np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.BICUBIC))

@@ -17,7 +17,7 @@ import torch
 from core.events import Finished, Usage
 
 from .cache import PagedCache, Sequence
-from .sampling import SamplingParams, sample
+from .sampling import Sampling, sample
 from .stream import StreamParser, partial_prefix_len
 
 
@@ -43,7 +43,7 @@ def prefill(model, cache: PagedCache, seq: Sequence, ids: torch.Tensor, *, chunk
 
 def generate(
     model, cache: PagedCache, seq: Sequence, prompt_ids: torch.Tensor, decode: Callable[[list[int]], str], *,
-    params: SamplingParams = SamplingParams(), max_tokens: int = 256, stop: Seq[str] = (),
+    params: Sampling | None = None, max_tokens: int = 256, stop: Seq[str] = (),
     eos_ids: Seq[int] = (), cancel: threading.Event | None = None, context_length: int | None = None,
     prefill_chunk: int = 8192, reasoning: bool = False, embeds: torch.Tensor | None = None,
 ) -> Iterator:
@@ -57,7 +57,8 @@ def generate(
                                   f"{limit}-token context and leaves none for the reply; shorten it")
     if len(prompt_ids) == 0:
         raise ValueError("the prompt adds no token to the cached conversation; there is nothing to answer")
-    generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
+    seed = params.seed if params is not None else None
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
     cached = seq.length
     logits = prefill(model, cache, seq, prompt_ids, chunk=prefill_chunk, cancel=cancel, embeds=embeds)
     parser, tokens, shown, reason = StreamParser(reasoning=reasoning), [], 0, "length"

@@ -15,37 +15,17 @@ Budgets are parameters with the reference defaults; input that cannot fit them i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-PATCH, TEMPORAL, MERGE = 14, 2, 2
-FACTOR = PATCH * MERGE  # 28: one text token covers 28 x 28 pixels
+from .sizes import (FACTOR, MERGE, PATCH, TEMPORAL, ImageBudget, MediaError, VideoBudget, check_frames,
+                    check_input_size, smart_resize)
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-MAX_ASPECT = 200
-
-
-class MediaError(ValueError):
-    """An image or video cannot be given to the model as it is; the message says why."""
-
-
-@dataclass(frozen=True)
-class ImageBudget:
-    min_pixels: int = 4 * 28 * 28  # 3,136: smaller images are scaled up to this area
-    max_pixels: int = 451_584  # 672 x 672: at most 576 tokens
-    max_input_pixels: int = 200_000_000  # refuse anything larger before touching it
-
-
-@dataclass(frozen=True)
-class VideoBudget:
-    min_pixels: int = 4 * 28 * 28  # per frame
-    max_pixels: int = 768 * 28 * 28
-    max_frames: int = 768  # frames arrive sampled (core.ingest: 1 per second by default, 4 to 768)
-    segment_steps: int = 4  # temporal steps (frame pairs) per attention segment
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,39 +40,6 @@ class VisionInput:
     @property
     def tokens(self) -> int:
         return sum(t * h * w for t, h, w in self.grids) // (MERGE * MERGE)
-
-
-def smart_resize(height: int, width: int, *, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    """The resized (height, width): multiples of 28, area within [min_pixels, max_pixels]."""
-    if min(height, width) < 1:
-        raise MediaError(f"an image of {width}x{height} pixels has no area")
-    if max(height, width) / min(height, width) > MAX_ASPECT:
-        raise MediaError(f"a {width}x{height} image is more than {MAX_ASPECT} times longer than wide; "
-                         "crop it before sending")
-    h_bar = round(height / FACTOR) * FACTOR
-    w_bar = round(width / FACTOR) * FACTOR
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(FACTOR, math.floor(height / beta / FACTOR) * FACTOR)
-        w_bar = max(FACTOR, math.floor(width / beta / FACTOR) * FACTOR)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / FACTOR) * FACTOR
-        w_bar = math.ceil(width * beta / FACTOR) * FACTOR
-    return h_bar, w_bar
-
-
-def check_input_size(height: int, width: int, limit: int) -> None:
-    if height * width > limit:
-        raise MediaError(f"a {width}x{height} image has {height * width:,} pixels, more than the "
-                         f"{limit:,} accepted; downscale it first")
-
-
-def check_frames(frames: int, budget: VideoBudget) -> None:
-    if frames < 1:
-        raise MediaError("the video has no frames")
-    if frames > budget.max_frames:
-        raise MediaError(f"the video has {frames} sampled frames, more than the {budget.max_frames} the model takes")
 
 
 def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from core.messages import IMAGE_MARK, VIDEO_MARK, ImagePart, VideoPart
 
-from .preprocess import (FACTOR, TEMPORAL, ImageBudget, MediaError, VideoBudget, check_frames, check_input_size,
-                         smart_resize)
+from .sizes import (FACTOR, TEMPORAL, ImageBudget, MediaError, VideoBudget, check_frames, check_input_size,
+                    smart_resize)
 
 START, END = "]<]start of image[>[", "]<]end of image[>["
 _MARKS = re.compile(re.escape(IMAGE_MARK) + "|" + re.escape(VIDEO_MARK))

@@ -12,15 +12,28 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from core.engine import EngineError, GenerateOptions
+from core.engine import EngineError, EngineInfo, GenerateOptions
 from core.events import Finished, LoadProgress, ReasoningDelta, TextDelta, Usage
 from core.messages import Message, TextPart
+
+
+class FlatMedia:
+    """The fake model's media plan: 256 tokens an image or a video, whatever its size."""
+
+    min_video_frames = 4
+
+    def image_tokens(self, height: int, width: int) -> int:
+        return 256
+
+    def video_tokens(self, frames: int, height: int, width: int) -> int:
+        return 256
 
 
 class FakeEngine:
     def __init__(self, *, reply: str = "Hello there, see page 2 and the clip at 0:03.", reasoning: str = "",
                  tokens: int | None = None, token_delay: float = 0.0, steps: int = 4, load_delay: float = 0.0,
-                 fail_load: str | None = None, refuse_images: bool = False):
+                 fail_load: str | None = None, refuse_images: bool = False, context_tokens: int = 32768,
+                 reads_media: bool = True):
         self.reply, self.reasoning, self.tokens = reply, reasoning, tokens
         self.token_delay, self.steps, self.load_delay = token_delay, steps, load_delay
         self.fail_load, self.refuse_images = fail_load, refuse_images
@@ -29,6 +42,7 @@ class FakeEngine:
         self.received: list[list[Message]] = []
         self.options: list[GenerateOptions] = []  # what each generate was asked with
         self.closed = False
+        self.context_tokens, self.reads_media = context_tokens, reads_media
 
     def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None:
         if self.state != "idle":
@@ -42,6 +56,10 @@ class FakeEngine:
             self.state, self.error = "failed", self.fail_load
             raise EngineError(self.fail_load)
         self.state = "ready"
+
+    def info(self) -> EngineInfo:
+        self._require_ready()
+        return EngineInfo("fake", "fake", self.context_tokens, FlatMedia() if self.reads_media else None)
 
     def count_tokens(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> int:
         self._require_ready()

@@ -20,7 +20,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from core import ingest
+from core import desktop
 from core.history import HistoryStore
 from core.settings import Settings
 
@@ -38,7 +38,7 @@ def wait_for(condition, seconds: float = 10.0) -> bool:
 
 
 def watch_captures(window, calls: list) -> None:
-    real = ingest.capture_screen
+    real = desktop.capture_screen
 
     def capture(**kwargs):
         shot = real(**kwargs)
@@ -49,7 +49,7 @@ def watch_captures(window, calls: list) -> None:
                       "bare": float((under == BACKGROUND).all(axis=-1).mean()) if shot.pixels.shape[1] > 2000 else None})
         return shot
 
-    ingest.capture_screen = capture
+    desktop.capture_screen = capture
 
 
 def run_entry(window, action, calls: list) -> dict:

@@ -8,7 +8,7 @@ text and images) and the image through the vision tower; the second sends the PD
 import pytest
 import torch
 
-from core.engine import MsaEngine
+from core.engine.msa import MsaEngine
 from core.settings import Settings
 
 from app.attachments import text_only

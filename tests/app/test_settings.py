@@ -6,7 +6,7 @@ import json
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from core.settings import Settings, load_settings, settings_path
+from core.settings import MsaSettings, Settings, load_settings, settings_path
 
 from tests.app.fake_engine import FakeEngine
 from tests.app.test_window import send, wait_reply
@@ -29,8 +29,8 @@ def save(qtbot, dialog):
 
 
 def test_dialog_shows_the_settings_in_use_and_cannot_pick_backends_that_are_coming(make_window, tmp_path):
-    settings = Settings(model_dir=str(tmp_path / "m3"), data_dir=str(tmp_path / "d"), device="cpu", dtype="fp32",
-                        context_tokens=8192, max_tokens=333, temperature=0.4, top_k=20, system_prompt="Be brief.")
+    settings = Settings(model_dir=str(tmp_path / "m3"), data_dir=str(tmp_path / "d"), engine="msa",
+                        msa=MsaSettings(device="cpu", dtype="fp32"), context_tokens=8192, max_tokens=333, temperature=0.4, top_k=20, system_prompt="Be brief.")
     window, _ = engines_made(make_window, settings)
     d = window.open_settings()
     assert d.isVisible() and d.isModal()
@@ -38,9 +38,10 @@ def test_dialog_shows_the_settings_in_use_and_cannot_pick_backends_that_are_comi
     assert (d.context.value(), d.max_tokens.value(), d.temperature.value(), d.top_k.value()) == (8192, 333, 0.4, 20)
     assert d.top_p.text() == "model default" and d.seed.text() == "random" and d.system.toPlainText() == "Be brief."
     model = d.backend.model()
-    assert d.backend.currentData() == "msa" and model.item(0).isEnabled()
-    assert [(d.backend.itemText(i), model.item(i).isEnabled()) for i in (1, 2)] == \
-        [("GGUF file (coming)", False), ("Remote server (coming)", False)]
+    assert d.backend.currentData() == "msa" and model.item(d.backend.currentIndex()).isEnabled()
+    listed = [(d.backend.itemData(i), d.backend.itemText(i), model.item(i).isEnabled()) for i in range(d.backend.count())]
+    assert listed[0] == ("auto", "Automatic (from the model folder)", True)
+    assert ("gguf", "GGUF file (coming)", False) in listed and ("remote", "Remote server (coming)", False) in listed
     assert d.settings() == settings  # nothing edited: nothing changes
     d.reject()
 
@@ -79,10 +80,10 @@ def test_changing_device_or_dtype_reloads_the_model_and_other_changes_do_not(mak
     d.device.setCurrentText("cpu")
     save(qtbot, d)
     qtbot.waitUntil(lambda: len(made) == 2 and window.status.state == "ready", timeout=5000)
-    assert made[1][0].device == "cpu" and made[0][1].closed
+    assert made[1][0].msa.device == "cpu" and made[0][1].closed
     d = window.open_settings()
     d.dtype.setCurrentIndex(d.dtype.findData("bf16"))
     save(qtbot, d)
     qtbot.waitUntil(lambda: len(made) == 3 and window.status.state == "ready", timeout=5000)
-    assert (made[2][0].device, made[2][0].dtype) == ("cpu", "bf16") and made[1][1].closed
-    assert json.loads(settings_path().read_text())["dtype"] == "bf16"
+    assert (made[2][0].msa.device, made[2][0].msa.dtype) == ("cpu", "bf16") and made[1][1].closed
+    assert json.loads(settings_path().read_text())["msa"]["dtype"] == "bf16"

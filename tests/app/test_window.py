@@ -89,7 +89,7 @@ def test_shift_enter_breaks_the_line_without_sending(make_window, qtbot):
 def test_stop_ends_the_reply_and_keeps_what_streamed(make_window, qtbot):
     window = make_window(FakeEngine(tokens=2000, token_delay=0.002))
     send(qtbot, window, "long answer please")
-    qtbot.waitUntil(lambda: len(window.session.text) > 20, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.session.chat.text) > 20, timeout=5000)
     assert window.composer.stop_button.isVisible()
     qtbot.mouseClick(window.composer.stop_button, Qt.MouseButton.LeftButton)
     wait_reply(qtbot, window)
@@ -149,9 +149,26 @@ def test_an_engine_that_cannot_read_images_shows_the_error(make_window, qtbot, t
     reply = window.store.messages(window.store.conversations()[0].id)[-1]
     assert reply.status == "error" and "cannot read" in reply.error
     assert "cannot read" in window.chat.toPlainText() and "cannot read" in window.statusBar().currentMessage()
-    send(qtbot, window, "and without the picture?")  # the app keeps working
+    send(qtbot, window, "and without the picture?")  # the app keeps working: the failed turn is not resent
     wait_reply(qtbot, window)
-    assert window.store.messages(window.store.conversations()[0].id)[-1].status == "error"
+    assert window.store.messages(window.store.conversations()[0].id)[-1].status == "done"
+    assert [[p.text for p in m.parts] for m in window.session.engine.worker.engine.received[-1]] == \
+        [["and without the picture?"]]
+
+
+def test_a_model_that_reads_no_images_gets_the_text_and_the_person_is_told(make_window, qtbot, tmp_path):
+    engine = FakeEngine(reads_media=False)
+    window = make_window(engine)
+    drop(window, make_image(tmp_path / "photo.png"))
+    qtbot.waitUntil(lambda: bool(window.pending) and all(window.pending.values()), timeout=5000)
+    (chip,) = window.composer.chips.values()
+    assert chip.text.text() == "photo.png · ~0 tokens" and "the model reads no images" in chip.toolTip()
+    send(qtbot, window, "what is this?")
+    wait_reply(qtbot, window)
+    reply = window.store.messages(window.store.conversations()[0].id)[-1]
+    assert reply.status == "done"
+    assert [type(p).__name__ for p in engine.received[-1][-1].parts] == ["TextPart"]
+    assert "photo.png: image left out (the model reads no images or videos)" in window.statusBar().currentMessage()
 
 
 def test_citations_open_the_cited_pdf_page(make_window, qtbot, tmp_path):

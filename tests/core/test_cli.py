@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
-from core.engine import GenerateOptions, MsaEngine
+from core.engine import GenerateOptions
+from core.engine.msa import MsaEngine
 from core.events import TextDelta
 from core.messages import Message, TextPart
-from core.model.sampling import SamplingParams
+from core.engine.options import SamplingParams
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,7 @@ def test_chat_streams_the_engines_reply(tiny_chat_dir):
     engine = MsaEngine(tiny_chat_dir, device="cpu", dtype=torch.float32)
     engine.load()
     events = engine.generate([Message.text("user", prompt)],
-                             GenerateOptions(sampling=SamplingParams(), max_tokens=10))
+                             GenerateOptions(sampling=SamplingParams(temperature=0.0), max_tokens=10))
     expected = "".join(e.text for e in events if isinstance(e, TextDelta))
     flags = ["chat", "--model", str(tiny_chat_dir), "--device", "cpu", "--temperature", "0", "--max-tokens", "10"]
     run = spyglass(*flags, prompt)
@@ -65,7 +66,7 @@ def test_chat_answers_about_an_image_and_a_video(tiny_vl_dir, tmp_path):
     engine = MsaEngine(tiny_vl_dir, device="cpu", dtype=torch.float32)
     engine.load()
     message = Message("user", (*parts, TextPart("what do you see?")))
-    events = list(engine.generate([message], GenerateOptions(sampling=SamplingParams(), max_tokens=6)))
+    events = list(engine.generate([message], GenerateOptions(sampling=SamplingParams(temperature=0.0), max_tokens=6)))
     expected = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert events[-2].prompt_tokens > 30  # the media are in the prompt
     run = spyglass("chat", "--model", str(tiny_vl_dir), "--device", "cpu", "--temperature", "0", "--max-tokens",

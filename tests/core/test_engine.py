@@ -6,20 +6,23 @@ import threading
 import pytest
 import torch
 
-from core.engine import EngineError, GenerateOptions, MsaEngine, open_engine
+from core.engine import EngineError, GenerateOptions, open_engine
+from core.engine.msa import MsaEngine
+from core.settings import MsaSettings, Settings
 from core.events import Finished, LoadProgress, ReasoningDelta, TextDelta, Usage
 from core.messages import Message
-from core.model.generate import ContextTooLongError
-from core.model.sampling import SamplingParams
+from core.engine.protocol import ContextTooLongError
+from core.engine.options import SamplingParams
 
-GREEDY = SamplingParams()
+GREEDY = SamplingParams(temperature=0.0)
 CHAT = [Message.text("system", "be brief"), Message.text("user", "what is in this picture? a cat on a mat")]
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_chat_dir, device):
     steps = []
-    eng = open_engine(tiny_chat_dir, device=device, dtype=torch.float32)
+    eng = open_engine(Settings(model_dir=str(tiny_chat_dir), msa=MsaSettings(device=device, dtype="fp32")))
+    assert isinstance(eng, MsaEngine) and eng.dtype == torch.float32
     assert eng.state == "idle"
     eng.load(on_progress=steps.append)
     assert eng.state == "ready"
@@ -131,7 +134,7 @@ def test_engine_states_and_errors(tiny_chat_dir, tmp_path, device):
     with pytest.raises(EngineError, match="the engine is failed: .*tokenizer.json"):
         eng.generate(CHAT)
     with pytest.raises(EngineError, match="holds no model"):
-        open_engine(tmp_path)
+        open_engine(Settings(model_dir=str(tmp_path)))
     with pytest.raises(ValueError, match="message role 'robot' is unknown"):
         Message.text("robot", "hi")
 

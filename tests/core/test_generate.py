@@ -11,7 +11,7 @@ from core.model.config import load_config
 from core.events import Finished, TextDelta, Usage
 from core.model.generate import ContextTooLongError, generate
 from core.model.m3 import M3TextModel
-from core.model.sampling import SamplingParams
+from core.engine.options import SamplingParams
 
 CHARS = [chr(0x4E00 + i) for i in range(256)]  # one printable character per token id
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from core.model.sampling import SamplingParams, sample
+from core.engine.options import SamplingParams
+from core.model.sampling import sample
 
 LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0])
 
@@ -15,6 +16,7 @@ def draws(params, n=20000, seed=0):
 
 def test_greedy_is_argmax():
     assert sample(torch.tensor([0.1, 3.0, 2.9]), SamplingParams()) == 1
+    assert sample(torch.tensor([0.1, 3.0, 2.9]), SamplingParams(temperature=0.0)) == 1
 
 
 def test_temperature_follows_the_softmax_law():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.engine import MsaEngine
+from core.engine.msa import MsaEngine
 from core.messages import ImagePart, Message, Source, TextPart, VideoPart
 from core.model.cache import PagedCache, Sequence
-from core.model.generate import ContextTooLongError
+from core.engine.protocol import ContextTooLongError
 from core.vision.preprocess import ImageBudget, MediaError, preprocess_image, preprocess_video
 
 
@@ -150,9 +150,9 @@ def test_tokens_features_and_logits_match_transformers(engine, theirs, processor
 
 def engine_options():
     from core.engine import GenerateOptions
-    from core.model.sampling import SamplingParams
+    from core.engine.options import SamplingParams
 
-    return GenerateOptions(sampling=SamplingParams(), max_tokens=4)
+    return GenerateOptions(sampling=SamplingParams(temperature=0.0), max_tokens=4)
 
 
 def run_turns(engine, turns):

@@ -1,12 +1,21 @@
-"""The planner as a pure function on hand-built parts: the M3 token rule, what is cut first,
-and that every cut is named in `Plan.omitted`."""
+"""The planner as a pure function on hand-built parts: costs from the engine's media plan (the
+M3 rule here, another model's rule, or none), what is cut first, and that every cut is named in
+`Plan.omitted`."""
 
 import numpy as np
 import pytest
 
-from core.ingest import Plan, PlanError, plan_parts
-from core.ingest.planner import approx_text_tokens, fit_size, image_tokens, video_tokens
+from core.ingest import Plan, PlanError
+from core.ingest import plan_parts as _plan_parts
+from core.ingest.planner import approx_text_tokens
 from core.messages import ImagePart, Source, TextPart, VideoPart
+from core.vision.sizes import ImageBudget, M3MediaPlan
+
+M3 = M3MediaPlan()
+
+
+def plan_parts(parts, **kwargs):
+    return _plan_parts(parts, **{"media": M3, **kwargs})
 
 
 def words(n: int) -> str:
@@ -29,21 +38,55 @@ def video(n: int, h=56, w=56) -> VideoPart:
 
 
 def test_the_m3_token_rule():
-    assert fit_size(1080, 1920, 451_584) == (504, 896)
-    assert image_tokens(1080, 1920, 451_584) == 18 * 32
-    assert fit_size(30, 50, 451_584) == (56, 84)  # scaled up to at least 3,136 pixels, as the model does
-    assert image_tokens(10, 10, 451_584) == 4
-    assert video_tokens(5, 56, 56, 451_584) == 3 * 4  # frames in pairs, the odd one padded
+    assert M3.image_size(1080, 1920) == (504, 896)
+    assert M3.image_tokens(1080, 1920) == 18 * 32
+    assert M3.image_size(30, 50) == (56, 84)  # scaled up to at least 3,136 pixels, as the model does
+    assert M3.image_tokens(10, 10) == 4
+    assert M3.video_tokens(5, 56, 56) == 3 * 4  # frames in pairs, the odd one padded
     assert approx_text_tokens("abcdefgh") == 3
 
 
-def test_everything_that_fits_goes_in_resized_in_order():
-    parts = [TextPart("hello"), image(1080, 1920), *pdf_page(1, 10)]
+def test_everything_that_fits_goes_in_unresized_in_order():
+    big = image(1080, 1920)
+    parts = [TextPart("hello"), big, *pdf_page(1, 10)]
     plan = plan_parts(parts, context_tokens=10_000)
     assert isinstance(plan, Plan) and plan.omitted == ()
     assert [type(p) for p in plan.parts] == [TextPart, ImagePart, TextPart, ImagePart]
-    assert plan.parts[1].pixels.shape == (504, 896, 3)
+    assert plan.parts[1] is big  # the engine resizes for its own model, the planner never does
     assert plan.tokens == 2 + 576 + 10 + 100
+
+
+class FlatPlan:
+    """Another model's arithmetic: 7 tokens an image, 3 a frame, thinned down to 2 frames."""
+
+    min_video_frames = 2
+
+    def image_tokens(self, height, width):
+        return 7
+
+    def video_tokens(self, frames, height, width):
+        return 3 * frames
+
+
+def test_the_costs_are_the_engines_own():
+    plan = _plan_parts([TextPart(words(10)), image(1080, 1920), video(10)], context_tokens=10 + 7 + 3 * 4,
+                       media=FlatPlan())
+    assert plan.tokens == 10 + 7 + 12 and plan.parts[2].frames.shape[0] == 4
+    assert plan.omitted == ("clip.mp4: 6 of 10 video frames (kept 4, spread evenly) left out "
+                            "(over the context of 29 tokens)",)
+
+
+def test_without_a_media_plan_every_image_and_video_is_left_out_and_named():
+    plan = _plan_parts([TextPart("look"), image(56, 56), video(4)], context_tokens=10_000, media=None)
+    assert [type(p) for p in plan.parts] == [TextPart] and plan.tokens == 2
+    assert plan.omitted == ("photo.png: image left out (the model reads no images or videos)",
+                            "clip.mp4: video, all 4 frames left out (the model reads no images or videos)")
+
+
+def test_media_the_model_refuses_are_left_out_with_its_reason():
+    plan = plan_parts([TextPart("look"), image(1, 300)], context_tokens=10_000)
+    assert plan.tokens == 2 and len(plan.parts) == 1
+    assert "photo.png: image left out (the model refuses it: a 300x1 image is more than 200 times" in plan.omitted[0]
 
 
 def test_page_images_go_first_then_text_pages_from_the_end():
@@ -100,11 +143,11 @@ def test_typed_text_is_never_cut_and_too_much_of_it_is_refused():
         plan_parts(parts, context_tokens=60)
 
 
-def test_max_image_pixels_sets_the_size_and_a_screenshot_is_named():
+def test_the_image_budget_sets_the_cost_and_a_screenshot_is_named():
     shot = image(800, 1280, Source("screenshot"))
-    plan = plan_parts([shot], context_tokens=10_000, max_image_pixels=28 * 28 * 100)
-    h, w = plan.parts[0].pixels.shape[:2]
-    assert h % 28 == 0 and w % 28 == 0 and h * w <= 28 * 28 * 100 and plan.tokens == (h // 28) * (w // 28)
+    plan = plan_parts([shot], context_tokens=10_000, media=M3MediaPlan(images=ImageBudget(max_pixels=28 * 28 * 100)))
+    h, w = M3MediaPlan(images=ImageBudget(max_pixels=28 * 28 * 100)).image_size(800, 1280)
+    assert h * w <= 28 * 28 * 100 and plan.tokens == (h // 28) * (w // 28) < 100
     assert plan_parts([shot], context_tokens=10).omitted == ("screenshot: image left out (over the context of 10 tokens)",)
 
 

@@ -1,5 +1,7 @@
 """Screenshots through mss: the whole desktop, one monitor, or a region, as an `ImagePart`.
 
+Used to attach a screenshot to a message and, for the agent, to see the screen before each step.
+
 The part's `Source(kind="screenshot")` carries a `ScreenGeometry` (the captured rectangle in
 desktop coordinates, the image pixels per desktop unit, the monitor index), which is what maps a
 point the model names on the image back to a point on the screen. Our own window must not reach

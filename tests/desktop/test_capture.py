@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.ingest import capture_screen
-from core.ingest.screen import EXCLUDE_FILL
+from core.desktop import capture_screen
+from core.desktop.capture import EXCLUDE_FILL
 
 BACKGROUND = (32, 64, 96)
 RED_BOX = (1400, 100, 200, 150)  # on the second monitor, in desktop coordinates

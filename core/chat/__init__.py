@@ -1,0 +1,7 @@
+"""The conversation as every front end shares it, with no Qt (SPEC: Conversation)."""
+
+from .attachments import Attachment, AttachmentCache, estimate, file_digest, read_attachment
+from .conversation import STATUS, Conversation, Prepared, Turn, prepare
+
+__all__ = ["STATUS", "Attachment", "AttachmentCache", "Conversation", "Prepared", "Turn", "estimate", "file_digest",
+           "prepare", "read_attachment"]

@@ -1,0 +1,114 @@
+"""The one list of engine backends, and `open_engine`, the one place a backend is chosen.
+
+A `Backend` says everything the rest of Spyglass needs to know without importing it: its name,
+how it is labelled in Settings, how to tell that a model location is for it (`detect`), which
+modules it needs installed, and where its factory lives (`module:function`, imported only when
+an engine is built, so the app, the CLI and every other backend run without torch when the MSA
+runtime is not used). The CLI, the settings dialog and the window all read this list. A new
+backend is one module with a `from_settings(settings) -> Engine` function plus one `register`
+call. Backends that are announced but not built yet are listed as `coming`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .protocol import Engine, EngineError
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+log = logging.getLogger(__name__)
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # the value of the `engine` setting
+    label: str  # what Settings shows
+    factory: str  # "package.module:function", called with the Settings; returns an Engine, not loaded
+    detect: Callable[[Path], str | None] = lambda path: None  # why it can run the model at `path`, or None
+    requires: tuple[str, ...] = ()  # modules that must be importable
+    coming: bool = False  # announced, not built yet: listed, never chosen
+
+    def missing(self) -> tuple[str, ...]:
+        """The required modules that are not installed."""
+        return tuple(m for m in self.requires if importlib.util.find_spec(m) is None)
+
+    def build(self, settings: Settings) -> Engine:
+        module, _, function = self.factory.partition(":")
+        make = getattr(importlib.import_module(module), function)
+        engine: Engine = make(settings)
+        return engine
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register(backend: Backend) -> Backend:
+    """Add (or replace) a backend; returns it."""
+    if backend.name == AUTO:
+        raise ValueError(f"'{AUTO}' is reserved: it means 'choose from the model folder'")
+    _BACKENDS[backend.name] = backend
+    return backend
+
+
+def backends() -> tuple[Backend, ...]:
+    return tuple(_BACKENDS.values())
+
+
+def get_backend(name: str) -> Backend:
+    if name not in _BACKENDS:
+        known = ", ".join([AUTO, *(b.name for b in backends() if not b.coming)])
+        raise EngineError(f"engine backend {name!r} is unknown; choose one of {known}")
+    return _BACKENDS[name]
+
+
+def choose_backend(settings: Settings) -> tuple[Backend, str]:
+    """The backend for `settings` and the reason it was chosen."""
+    if not settings.model_dir:
+        raise EngineError("no model is set; choose a model folder in Settings or pass --model DIR")
+    if settings.engine != AUTO:
+        backend = get_backend(settings.engine)
+        if backend.coming:
+            raise EngineError(f"the {backend.label} backend is coming in a later release; choose another in "
+                              "Settings or set engine to auto")
+        return backend, f"the engine setting is {settings.engine!r}"
+    path = Path(settings.model_dir).expanduser()
+    if not path.exists():
+        raise EngineError(f"the model location {path} does not exist")
+    for backend in backends():
+        reason = None if backend.coming else backend.detect(path)
+        if reason:
+            return backend, reason
+    raise EngineError(f"{path} holds no model Spyglass can run: expected a checkpoint folder with config.json, "
+                      "safetensors weights, tokenizer.json and chat_template.jinja")
+
+
+def open_engine(settings: Settings) -> Engine:
+    """An engine for `settings.model_dir`, built by the chosen backend, not loaded yet (call `load`)."""
+    backend, reason = choose_backend(settings)
+    missing = backend.missing()
+    if missing:
+        raise EngineError(f"the {backend.label} backend needs {', '.join(missing)}, which is not installed; "
+                          f"install it (pip install {' '.join(missing)}) or choose another backend")
+    log.info("engine backend: %s (%s)", backend.name, reason)
+    return backend.build(settings)
+
+
+def _checkpoint_folder(path: Path) -> str | None:
+    if path.is_dir() and (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+        return "the folder holds a config.json and safetensors weights"
+    return None
+
+
+register(Backend("msa", "MSA runtime (this computer)", "core.engine.msa:from_settings", _checkpoint_folder,
+                 requires=("torch",)))
+register(Backend("gguf", "GGUF file (coming)", "core.engine.gguf:from_settings", coming=True))
+register(Backend("remote", "Remote server (coming)", "core.engine.remote:from_settings", coming=True))
