@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,20 +21,8 @@ from .cache import PagedCache, Sequence
 from .checkpoint import Checkpoint
 from .config import MOE_MLP, M3Config
 from .decode_graph import StaticDecoder
+from .step import Step
 from .weights import LayerWeights, LoadProgress, load_weights
-
-
-@dataclass
-class Step:
-    """Where one forward's new tokens go, computed once for all layers."""
-
-    positions: torch.Tensor  # int64 [n], absolute
-    paging: Paging
-    pages: torch.Tensor  # int64 [n]: the cache page of each new token
-    slots: torch.Tensor  # int64 [n]: its slot in that page
-    dense: torch.Tensor  # int32 [Hkv, n, k]: every visible block, the selection of dense layers
-    attention: object  # the backend (select / attend)
-    gathered_experts: bool = False  # MoE by gathering the chosen experts' weights: no host sync
 
 
 class M3TextModel:
