@@ -9,7 +9,6 @@ mapped from upstream names once, at load time (`weights.py`), so the forward nev
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import torch
@@ -29,13 +28,16 @@ class M3TextModel:
     """MiniMax-M3 text model over one sequence at a time."""
 
     def __init__(self, cfg: M3Config, ckpt: Checkpoint, *, dtype: torch.dtype = torch.float32, device="cpu",
-                 attention: str | None = None, on_progress: Callable[[LoadProgress], None] | None = None):
+                 attention: str | None = None, decode_graph: bool = True,
+                 on_progress: Callable[[LoadProgress], None] | None = None):
+        """`attention` forces a backend ("reference" or "triton"); `decode_graph` False decodes
+        through the ordinary forward even with the Triton backend (no CUDA graph)."""
         self.cfg, self.device = cfg, torch.device(device)
-        self.attention = choose_attention(self.device, attention)
+        self.attention = choose_attention(self.device, attention, cfg=cfg)
         self.embed, self.norm, self.lm_head, self.layers = load_weights(
             ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress)
         # decode through StaticDecoder (a CUDA graph on the GPU) where the backend allows it
-        self.static_decode = self.attention.name == "triton" and os.environ.get("SPYGLASS_DECODE_GRAPH", "1") != "0"
+        self.static_decode = self.attention.name == "triton" and decode_graph
         self._decoders: dict[int, StaticDecoder] = {}
 
     def decode(self, token: int, cache: PagedCache, seq: Sequence) -> torch.Tensor:

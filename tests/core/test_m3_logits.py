@@ -126,16 +126,24 @@ def test_backend_choice_is_logged_and_can_be_forced(caplog, monkeypatch):
 
     from core.model.attention import choose_attention
 
+    monkeypatch.setenv("SPYGLASS_ATTENTION", "triton")  # core/model reads no environment: ignored
     with caplog.at_level(logging.INFO, logger="core.model.attention"):
         assert choose_attention("cpu").name == "reference"
     assert "no CUDA device (cpu): the fp32 reference path" in caplog.text
-    monkeypatch.setenv("SPYGLASS_ATTENTION", "fast")
     with pytest.raises(ValueError, match="'fast' is unknown; choose one of reference, triton"):
-        choose_attention("cpu")
-    monkeypatch.setenv("SPYGLASS_ATTENTION", "triton")
+        choose_attention("cpu", "fast")
+    assert choose_attention("cpu", "reference").name == "reference"
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        choose_attention("cpu")
+        choose_attention("cpu", "triton")
+
+
+def test_decode_graph_is_a_parameter_not_an_environment_variable(tiny_model_dir, device, monkeypatch):
+    monkeypatch.setenv("SPYGLASS_DECODE_GRAPH", "0")  # ignored: the engine passes its setting
+    cfg = load_config(tiny_model_dir)
+    ckpt = Checkpoint(tiny_model_dir, cfg)
+    assert M3TextModel(cfg, ckpt, device=device, attention="triton").static_decode
+    assert not M3TextModel(cfg, ckpt, device=device, attention="triton", decode_graph=False).static_decode
 
 
 def test_static_decode_step_equals_the_forward(tiny_model_dir, device):
