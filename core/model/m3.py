@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from . import layers
+from . import layers, rope
 from .attention import Paging, choose_attention, dense_selection
 from .cache import PagedCache, Sequence
 from .checkpoint import Checkpoint
@@ -38,6 +38,7 @@ class M3TextModel:
             ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress)
         # decode through StaticDecoder (a CUDA graph on the GPU) where the backend allows it
         self.static_decode = self.attention.name == "triton" and decode_graph
+        self.inv_freq = rope.inv_freq(cfg.rope).to(self.device)  # fp32 [rotary_dim / 2], as transformers'
         self._decoders: dict[int, StaticDecoder] = {}
 
     def decode(self, token: int, cache: PagedCache, seq: Sequence) -> torch.Tensor:
@@ -84,7 +85,7 @@ class M3TextModel:
     def run(self, h: torch.Tensor, cache: PagedCache, step: Step, *, last_only: bool) -> torch.Tensor:
         """The layers and the head over input embeddings `h [n, hidden]` placed as `step` says."""
         cfg = self.cfg
-        cos, sin = layers.rope_cos_sin(step.positions, cfg.rotary_dim, cfg.rope_theta, self.embed.dtype)
+        cos, sin = layers.rotary_cos_sin(step.positions, self.inv_freq, cfg.rope.attention_factor, self.embed.dtype)
         for i, w in enumerate(self.layers):
             x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)
             h = h + F.linear(self._attention(i, x, w, cos, sin, cache, step), w.o)
