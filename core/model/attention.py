@@ -5,17 +5,21 @@ Both backends take the same paged inputs (`kernels/msa/layout.py`) and have the 
 the model never branches on the backend. Dense layers are MSA with every visible block
 selected (`dense_selection`); the selection is padded to a power of two so the Triton kernels,
 which specialise on its width, compile a handful of times rather than once per context length.
-The backend is chosen once, in `choose_attention`, with the reason logged; `SPYGLASS_ATTENTION`
-or the `name` argument forces one (tests run the Triton path under the interpreter on the CPU).
+The backend is chosen once, in `choose_attention`, with the reason logged; its `name` argument
+forces one (the settings pass the user's choice; tests run the Triton path under the interpreter
+on the CPU). Choosing Triton for a config checks the config's sizes against what the kernels
+support, so an unsupported model is refused at load, not at its first forward. Everything comes
+from `kernels.msa`'s public surface, never from its modules.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from typing import NamedTuple
 
 import torch
+
+from .config import ConfigError, M3Config
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +99,7 @@ class StaticDecodeAttention:
         self.max_blocks, self.positions, self.seq_ids = max_blocks, positions, seq_ids  # int32 [1] buffers
 
     def select(self, iq, index_k_cache, paging: Paging, positions, *, topk, init_blocks, local_blocks):
-        from kernels.msa.pipeline import default_blocks_per_split
-        from kernels.msa.scoring import launch_candidates
-        from kernels.msa.topk import launch_topk
+        from kernels.msa import default_blocks_per_split, launch_candidates, launch_topk
 
         cand_s, cand_i = launch_candidates(
             iq, index_k_cache, *paging, max_q_len=1, max_blocks=self.max_blocks,
@@ -108,27 +110,49 @@ class StaticDecodeAttention:
                            init_blocks=init_blocks, local_blocks=local_blocks)
 
     def attend(self, q, k_cache, v_cache, paging: Paging, selection):
-        from kernels.msa.decode import launch_decode_attention
+        from kernels.msa import launch_decode_attention
 
         return launch_decode_attention(q, k_cache, v_cache, paging.block_table, selection, self.seq_ids,
                                        self.positions, paging.seq_lens, torch.empty_like(q),
                                        softmax_scale=q.shape[2] ** -0.5, num_splits=16)
 
 
-def choose_attention(device: torch.device | str, name: str | None = None):
-    """The backend for `device`: forced by `name` or SPYGLASS_ATTENTION, else Triton on CUDA."""
+def choose_attention(device: torch.device | str, name: str | None = None, *, cfg: M3Config | None = None):
+    """The backend for `device`: `name` if given, else Triton on CUDA and the reference elsewhere.
+
+    With `cfg`, a Triton choice is refused (ConfigError naming the field) when the kernels
+    cannot run that model; the reference backend computes any size."""
+    from kernels.msa import interpreting
+
     device = torch.device(device)
-    forced = name or os.environ.get("SPYGLASS_ATTENTION") or None
-    if forced is not None and forced not in BACKENDS:
-        raise ValueError(f"attention backend {forced!r} is unknown; choose one of {', '.join(BACKENDS)}")
-    if forced == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+    if name is not None and name not in BACKENDS:
+        raise ValueError(f"attention backend {name!r} is unknown; choose one of {', '.join(BACKENDS)}")
+    if name == "triton" and device.type != "cuda" and not interpreting():
         raise ValueError("the Triton backend needs a CUDA device, or TRITON_INTERPRET=1 set before start "
                          "(the slow interpreter, for tests)")
-    if forced:
-        chosen, reason = forced, "forced by the caller or SPYGLASS_ATTENTION"
+    if name:
+        chosen, reason = name, "forced by the caller"
     elif device.type == "cuda":
         chosen, reason = "triton", f"CUDA device {torch.cuda.get_device_name(device)}"
     else:
         chosen, reason = "reference", f"no CUDA device ({device.type}): the fp32 reference path"
+    if chosen == "triton" and cfg is not None:
+        check_triton_sizes(cfg)
     log.info("attention backend: %s (%s)", chosen, reason)
     return TritonAttention() if chosen == "triton" else ReferenceAttention()
+
+
+def check_triton_sizes(cfg: M3Config) -> None:
+    """ConfigError unless the Triton kernels support the config's head dims, block and top-k."""
+    from kernels.msa import check_shapes
+
+    try:
+        check_shapes(head_dim=cfg.head_dim, index_head_dim=cfg.index_head_dim if cfg.sparse_layers else None,
+                     block_size=cfg.index_block_size, topk=cfg.index_topk_blocks,
+                     init_blocks=cfg.index_init_blocks, local_blocks=cfg.index_local_blocks)
+    except ValueError as err:
+        raise ConfigError(
+            f"config.json: the Triton attention kernels cannot run this model ({err}; the config fields are "
+            f"head_dim={cfg.head_dim}, index_head_dim={cfg.index_head_dim}, index_block_size={cfg.index_block_size}, "
+            f"index_topk_blocks={cfg.index_topk_blocks}, index_local_blocks={cfg.index_local_blocks}); "
+            "choose the reference attention backend (slow) or a model with supported sizes") from err

@@ -15,6 +15,7 @@ import torch
 
 from .attention import Paging, StaticDecodeAttention, dense_selection, selection_width
 from .cache import PagedCache, Sequence
+from .step import Step
 
 
 class StaticDecoder:
@@ -39,8 +40,6 @@ class StaticDecoder:
         pos = self.position.long()
         step_pages = self.table[0, pos // c.block].long()
         dense = dense_selection(pos, m.cfg.num_kv_heads, c.block, self.width)  # [Hkv, 1, k]
-        from .m3 import Step
-
         step = Step(pos, Paging(self.table, self.cu, self.seq_len), step_pages, pos % c.block, dense,
                     self.attention, gathered_experts=True)
         return m.run(m.embed[self.token], c, step, last_only=True)

@@ -19,12 +19,17 @@ def gemma_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.T
 
 
 def rope_cos_sin(positions: torch.Tensor, rotary_dim: int, theta: float, dtype: torch.dtype):
-    """cos and sin `[T, rotary_dim]` for absolute positions `[T]` (rotate-half layout)."""
+    """cos and sin `[T, rotary_dim]` of plain RoPE for absolute positions `[T]` (rotate-half layout)."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32, device=positions.device)
                                 / rotary_dim))
+    return rotary_cos_sin(positions, inv_freq, 1.0, dtype)
+
+
+def rotary_cos_sin(positions: torch.Tensor, inv_freq: torch.Tensor, attention_factor: float, dtype: torch.dtype):
+    """cos and sin `[T, 2 * len(inv_freq)]` for positions `[T]`, times `attention_factor` (YaRN)."""
     freqs = positions.float()[:, None] * inv_freq[None, :]  # [T, rotary_dim / 2]
     emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos().to(dtype), emb.sin().to(dtype)
+    return (emb.cos() * attention_factor).to(dtype), (emb.sin() * attention_factor).to(dtype)
 
 
 def apply_partial_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

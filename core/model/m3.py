@@ -9,46 +9,36 @@ mapped from upstream names once, at load time (`weights.py`), so the forward nev
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from . import layers
+from . import layers, rope
 from .attention import Paging, choose_attention, dense_selection
 from .cache import PagedCache, Sequence
 from .checkpoint import Checkpoint
 from .config import MOE_MLP, M3Config
 from .decode_graph import StaticDecoder
+from .step import Step
 from .weights import LayerWeights, LoadProgress, load_weights
-
-
-@dataclass
-class Step:
-    """Where one forward's new tokens go, computed once for all layers."""
-
-    positions: torch.Tensor  # int64 [n], absolute
-    paging: Paging
-    pages: torch.Tensor  # int64 [n]: the cache page of each new token
-    slots: torch.Tensor  # int64 [n]: its slot in that page
-    dense: torch.Tensor  # int32 [Hkv, n, k]: every visible block, the selection of dense layers
-    attention: object  # the backend (select / attend)
-    gathered_experts: bool = False  # MoE by gathering the chosen experts' weights: no host sync
 
 
 class M3TextModel:
     """MiniMax-M3 text model over one sequence at a time."""
 
     def __init__(self, cfg: M3Config, ckpt: Checkpoint, *, dtype: torch.dtype = torch.float32, device="cpu",
-                 attention: str | None = None, on_progress: Callable[[LoadProgress], None] | None = None):
+                 attention: str | None = None, decode_graph: bool = True,
+                 on_progress: Callable[[LoadProgress], None] | None = None):
+        """`attention` forces a backend ("reference" or "triton"); `decode_graph` False decodes
+        through the ordinary forward even with the Triton backend (no CUDA graph)."""
         self.cfg, self.device = cfg, torch.device(device)
-        self.attention = choose_attention(self.device, attention)
+        self.attention = choose_attention(self.device, attention, cfg=cfg)
         self.embed, self.norm, self.lm_head, self.layers = load_weights(
             ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress)
         # decode through StaticDecoder (a CUDA graph on the GPU) where the backend allows it
-        self.static_decode = self.attention.name == "triton" and os.environ.get("SPYGLASS_DECODE_GRAPH", "1") != "0"
+        self.static_decode = self.attention.name == "triton" and decode_graph
+        self.inv_freq = rope.inv_freq(cfg.rope).to(self.device)  # fp32 [rotary_dim / 2], as transformers'
         self._decoders: dict[int, StaticDecoder] = {}
 
     def decode(self, token: int, cache: PagedCache, seq: Sequence) -> torch.Tensor:
@@ -95,7 +85,7 @@ class M3TextModel:
     def run(self, h: torch.Tensor, cache: PagedCache, step: Step, *, last_only: bool) -> torch.Tensor:
         """The layers and the head over input embeddings `h [n, hidden]` placed as `step` says."""
         cfg = self.cfg
-        cos, sin = layers.rope_cos_sin(step.positions, cfg.rotary_dim, cfg.rope_theta, self.embed.dtype)
+        cos, sin = layers.rotary_cos_sin(step.positions, self.inv_freq, cfg.rope.attention_factor, self.embed.dtype)
         for i, w in enumerate(self.layers):
             x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)
             h = h + F.linear(self._attention(i, x, w, cos, sin, cache, step), w.o)

@@ -126,16 +126,24 @@ def test_backend_choice_is_logged_and_can_be_forced(caplog, monkeypatch):
 
     from core.model.attention import choose_attention
 
+    monkeypatch.setenv("SPYGLASS_ATTENTION", "triton")  # core/model reads no environment: ignored
     with caplog.at_level(logging.INFO, logger="core.model.attention"):
         assert choose_attention("cpu").name == "reference"
     assert "no CUDA device (cpu): the fp32 reference path" in caplog.text
-    monkeypatch.setenv("SPYGLASS_ATTENTION", "fast")
     with pytest.raises(ValueError, match="'fast' is unknown; choose one of reference, triton"):
-        choose_attention("cpu")
-    monkeypatch.setenv("SPYGLASS_ATTENTION", "triton")
+        choose_attention("cpu", "fast")
+    assert choose_attention("cpu", "reference").name == "reference"
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        choose_attention("cpu")
+        choose_attention("cpu", "triton")
+
+
+def test_decode_graph_is_a_parameter_not_an_environment_variable(tiny_model_dir, device, monkeypatch):
+    monkeypatch.setenv("SPYGLASS_DECODE_GRAPH", "0")  # ignored: the engine passes its setting
+    cfg = load_config(tiny_model_dir)
+    ckpt = Checkpoint(tiny_model_dir, cfg)
+    assert M3TextModel(cfg, ckpt, device=device, attention="triton").static_decode
+    assert not M3TextModel(cfg, ckpt, device=device, attention="triton", decode_graph=False).static_decode
 
 
 def test_static_decode_step_equals_the_forward(tiny_model_dir, device):
@@ -160,3 +168,41 @@ def test_static_decode_step_equals_the_forward(tiny_model_dir, device):
             out = model.decode(token, cache, seq)
             torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
         assert seq.ids == ref_seq.ids and seq.length == first + len(steps)
+
+
+def save_variant(folder, **text_changes):
+    """The tiny checkpoint with some text-config fields changed, written by transformers."""
+    from transformers import MiniMaxM3VLConfig
+    from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3SparseForConditionalGeneration
+
+    from tests.core.conftest import TINY_TEXT, TINY_VISION
+
+    torch.manual_seed(0)
+    text = {k: v for k, v in TINY_TEXT.items() if k not in text_changes.pop("drop", ())}
+    cfg = MiniMaxM3VLConfig(text_config={**text, **text_changes}, vision_config=TINY_VISION, projector_hidden_size=64)
+    model = MiniMaxM3SparseForConditionalGeneration(cfg).eval()
+    model.save_pretrained(folder)
+    return model
+
+
+VARIANTS = {
+    "linear rope": dict(rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 1e4,
+                                         "partial_rotary_factor": 0.5}),
+    "yarn rope": dict(rope_parameters={"rope_type": "yarn", "factor": 8.0, "rope_theta": 1e4,
+                                       "original_max_position_embeddings": 64, "partial_rotary_factor": 0.5}),
+    "rotary_dim only": dict(drop=("rope_parameters",), rotary_dim=8, rope_theta=1e4),  # transformers rotates all 16
+}
+
+
+@pytest.mark.parametrize("changes", VARIANTS.values(), ids=VARIANTS.keys())
+def test_rope_variants_match_transformers(tmp_path, device, changes):
+    """Scaled RoPE and a config with rotary_dim but no partial_rotary_factor: 100 tokens (past
+    the dense range) give transformers' logits."""
+    theirs = save_variant(tmp_path, **changes)
+    cfg = load_config(tmp_path)
+    ours = M3TextModel(cfg, Checkpoint(tmp_path, cfg), device=device)
+    ids = torch.randint(3, 256, (100,))
+    with torch.no_grad():
+        ref = theirs(input_ids=ids[None]).logits[0].float()
+    err = (run(ours, ids) - ref).abs().max() / ref.abs().max()
+    assert err < 1e-4, f"max error {float(err):.2e} relative to the largest logit"
