@@ -7,10 +7,9 @@ a dialog and on standard error, then the app exits with status 2 rather than run
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from core.settings import ENV_VARS, load_settings
+from core.settings import env_overrides, load_settings
 
 
 
@@ -42,7 +41,7 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"spyglass: {err}", file=sys.stderr)
         QMessageBox.critical(None, "Spyglass cannot start", str(err))
         return 2
-    overridden = tuple(var for var in ENV_VARS if var in os.environ) + \
+    overridden = env_overrides() + \
         tuple(f"--{k}" for k, v in cli.items() if v is not None)
     from app.main_window import MainWindow
 

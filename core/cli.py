@@ -15,6 +15,7 @@ Problems with the model or the prompt end the command with a one-line message an
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 import json
 import sys
 
@@ -126,7 +127,7 @@ def chat_main(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError, OSError) as err:
         print(f"spyglass chat: {err}", file=sys.stderr)
         return 2
-    with engine, HistoryStore(":memory:") as store:
+    with closing(engine), HistoryStore(":memory:") as store:
         chat = Conversation(store)
         interactive = args.prompt is None and sys.stdin.isatty()
         prompt = args.prompt if args.prompt is not None else None if interactive else sys.stdin.read()

@@ -175,6 +175,11 @@ def overridden_fields(names: Iterable[str]) -> set[str]:
     return {ENV_VARS.get(n) or n.removeprefix("--").replace("-", "_") for n in names} & set(FIELDS)
 
 
+def env_overrides(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """The SPYGLASS_* variables set in `env`, which win over the settings file."""
+    return tuple(var for var in ENV_VARS if var in env)
+
+
 def flat_values(settings: Settings) -> dict[str, object]:
     """Every setting by dotted key."""
     return {key: settings.get(key) for key in FIELDS}
@@ -212,5 +217,5 @@ def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -
     os.replace(tmp, path)
 
 
-__all__ = ["ENV_VARS", "FIELDS", "MsaSettings", "Settings", "flat_values", "load_settings", "overridden_fields", "read_env", "read_file",
+__all__ = ["ENV_VARS", "env_overrides", "FIELDS", "MsaSettings", "Settings", "flat_values", "load_settings", "overridden_fields", "read_env", "read_file",
            "save_settings", "settings_path", "user_config_dir", "user_data_dir"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from .media import MediaPlan
 from .options import GREEDY, GenerateOptions, SamplingParams, options_from_settings
 from .protocol import STATES, Engine, EngineError, EngineInfo
-from .registry import AUTO, Backend, backends, choose_backend, get_backend, open_engine, register
+from .registry import AUTO, Backend, backends, choose_backend, get_backend, open_engine, register, unregister
 
 __all__ = ["AUTO", "GREEDY", "STATES", "Backend", "Engine", "EngineError", "EngineInfo", "GenerateOptions",
            "MediaPlan", "SamplingParams", "backends", "choose_backend", "get_backend", "open_engine",
-           "options_from_settings", "register"]
+           "options_from_settings", "register", "unregister"]

@@ -59,6 +59,10 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
+def unregister(name: str) -> None:
+    _BACKENDS.pop(name, None)
+
+
 def backends() -> tuple[Backend, ...]:
     return tuple(_BACKENDS.values())
 

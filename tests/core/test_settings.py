@@ -1,11 +1,12 @@
 """Settings: precedence CLI > environment > file > defaults, file errors, and the README table."""
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from core.settings import ENV_VARS, FIELDS, Settings, load_settings, save_settings, settings_path
+from core.settings import ENV_VARS, FIELDS, MsaSettings, Settings, load_settings, save_settings, settings_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +38,7 @@ def test_file_lives_in_the_xdg_config_folder():
 def test_readme_table_lists_every_setting_once():
     text = (ROOT / "README.md").read_text()
     table = text.split("<!-- settings-table -->")[1]
-    rows = re.findall(r"^\| `(\w+)` \| `(SPYGLASS_\w+)` \|", table, re.M)
+    rows = re.findall(r"^\| `([\w.]+)` \| `(SPYGLASS_\w+)` \|", table, re.M)
     assert sorted(rows) == sorted((name, f.metadata["env"]) for name, f in FIELDS.items())
     assert len(ENV_VARS) == len(FIELDS)
 
@@ -54,3 +55,29 @@ def test_saving_keeps_the_files_value_for_an_untouched_override(tmp_path):
     save_settings(edited, path, keep=keep)
     saved = load_settings(env={}, path=path)
     assert (saved.model_dir, saved.max_tokens, saved.temperature) == ("/saved", Settings().max_tokens, 0.9)
+
+
+def test_each_engine_has_its_section_in_the_file_the_environment_and_the_flags(tmp_path):
+    path = tmp_path / "settings.json"
+    save_settings(Settings(engine="msa", msa=MsaSettings(device="cpu", dtype="fp32")), path)
+    assert json.loads(path.read_text()) == {"engine": "msa", "msa": {"device": "cpu", "dtype": "fp32"}}
+    env = {"SPYGLASS_ATTENTION": "reference", "SPYGLASS_DECODE_GRAPH": "0"}
+    s = load_settings({"msa.device": "cuda:1"}, env=env, path=path)
+    assert s.msa == MsaSettings(device="cuda:1", dtype="fp32", attention="reference", decode_graph=False)
+    assert s.get("msa.dtype") == "fp32" and s.with_values({"msa.dtype": "bf16"}).msa.dtype == "bf16"
+    with pytest.raises(ValueError, match="msa.attention 'fast' is unknown"):
+        load_settings(env={"SPYGLASS_ATTENTION": "fast"}, path=path)
+
+
+def test_a_file_from_before_sections_still_reads(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text('{"device": "cpu", "dtype": "bf16", "max_tokens": 7}')
+    s = load_settings(env={}, path=path)
+    assert (s.msa.device, s.msa.dtype, s.max_tokens) == ("cpu", "bf16", 7)
+
+
+def test_only_core_settings_reads_spyglass_variables():
+    offenders = [str(p.relative_to(ROOT)) for folder in ("core", "kernels", "app") for p in (ROOT / folder).rglob("*.py")
+                 if p.name != "settings.py" and re.search(r"os\.environ|getenv\(", p.read_text())
+                 and "SPYGLASS_" in p.read_text()]
+    assert offenders == []
