@@ -4,9 +4,11 @@ Native decoders (pdfium, libpng, FFmpeg) can hang, crash or balloon on a hostile
 child process each of those becomes a typed error and the app lives on. The child reports
 progress over a pipe; the parent calls it hung once it has been silent for `stall_seconds`
 (so a hang surfaces within that time, not at the end of a long file) and stops it after
-`total_seconds`. Memory is capped with RLIMIT_AS on Linux. Children are forked from a
-forkserver that has preloaded the readers: cheap per file, safe from a threaded parent (Qt),
-and it does not re-import the app's `__main__`. Windows, which has no forkserver, spawns.
+`total_seconds`. Memory is capped with RLIMIT_AS on Linux. Once the parent stops listening (a
+cancel, a time bound) the child ends quietly at its next message: that is not an error. Children
+are forked from a forkserver that has preloaded the readers: cheap per file, safe from a threaded
+parent (Qt), and it does not re-import the app's `__main__`. Windows, which has no forkserver,
+spawns.
 """
 
 from __future__ import annotations
@@ -98,18 +100,31 @@ def _reap(child, *, grace: float) -> None:
 
 def _child_main(send, stop, memory_bytes: int, reader: Callable, args: tuple, path: str) -> None:
     _limit_memory(memory_bytes)
-    reporter = Reporter(path, on_progress=lambda p: send.send(("progress", p)), cancelled=stop.is_set)
+    reporter = Reporter(path, on_progress=lambda p: _tell(send, ("progress", p), path), cancelled=stop.is_set)
     try:
-        send.send(("ok", reader(*args, reporter)))
+        outcome = ("ok", reader(*args, reporter))
     except IngestError as error:
-        send.send(("error", error))
+        outcome = ("error", error)
     except MemoryError:
-        send.send(("error", TooLarge(path, f"reading it needs more than the {memory_bytes / 2**30:g} GiB "
-                                           "memory bound")))
+        outcome = ("error", TooLarge(path, f"reading it needs more than the {memory_bytes / 2**30:g} GiB "
+                                           "memory bound"))
     except Exception as error:  # noqa: BLE001 - any failure of a native decoder becomes a typed error
-        send.send(("error", DamagedFile(path, f"it could not be decoded ({type(error).__name__}: {error})")))
+        outcome = ("error", DamagedFile(path, f"it could not be decoded ({type(error).__name__}: {error})"))
+    try:
+        _tell(send, outcome, path)
+    except Cancelled:
+        return  # the parent has already raised its own error (Cancelled or TimedOut): nothing to add
     finally:
         send.close()
+
+
+def _tell(send, message: tuple, path: str) -> None:
+    """Send `message` to the parent. A closed pipe means the parent cancelled the reading or gave up
+    on it, so it stops the reader as a cancel would, instead of printing a BrokenPipeError."""
+    try:
+        send.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        raise Cancelled(path, "the app stopped waiting for this reading") from None
 
 
 def _limit_memory(memory_bytes: int) -> None:

@@ -2,11 +2,12 @@
 
 A generated 60-page PDF whose pages each take pdfium ~75 ms shows "page N of 60" on its chip
 while a background job reads it; removing the chip cancels the reading (core.ingest raises
-`Cancelled`) within a second, with no error. A generated MJPG video becomes a chip with a
-thumbnail, its frame count and a token estimate, and a cited timestamp opens its nearest frame.
+`Cancelled`, which the window takes silently), with no error. Progress reported just before the
+removal may still be delivered after it; the window ignores it. The tests wait on events (the
+job's end), never on the clock, so a loaded machine makes them slower, not red. A generated MJPG
+video becomes a chip with a thumbnail, its frame count and a token estimate, and a cited
+timestamp opens its nearest frame.
 """
-
-import time
 
 import cv2
 import numpy as np
@@ -25,31 +26,35 @@ from tests.app.test_window import drop, send, wait_reply
 def test_a_long_pdf_shows_progress_and_removing_its_chip_cancels_the_reading(make_window, qtbot, tmp_path):
     window = make_window()
     pdf = make_heavy_pdf(tmp_path / "long.pdf", pages=60)
-    shown, threads = [], []
-    real = window._reading_progress
+    shown, late, threads, ended = [], [], [], []
+    real_progress, real_attached, real_failed = window._reading_progress, window._attached, window._attach_failed
 
     def spy(key, progress):  # runs where the relay delivers it: must be the UI thread
         threads.append(QThread.currentThread() is QApplication.instance().thread())
-        real(key, progress)
+        real_progress(key, progress)
         chip = window.composer.chips.get(key)
+        if chip is None:  # reported before the chip was removed, delivered after: nothing to show it on
+            late.append(progress.done)
+            return
         shown.append((chip.text.text(), chip.bar.value(), chip.bar.maximum(), chip.bar.isVisible()))
 
     window._reading_progress = spy
+    window._attached = lambda key, att: (real_attached(key, att), ended.append(("attached", att)))
+    window._attach_failed = lambda key, message: (real_failed(key, message), ended.append(("failed", message)))
     drop(window, pdf)
     (key,) = window.pending
-    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=15000)
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=30000)
     assert all(threads) and window.pending == {key: None} and key in window.reading
     text, value, maximum, visible = shown[-1]
     assert text == f"long.pdf · page {value} of 60" and maximum == 60 and visible and 3 <= value < 60
     assert [s[1] for s in shown] == list(range(1, len(shown) + 1))  # every page, in order
     chip = window.composer.chips[key]
-    started = time.monotonic()
     qtbot.mouseClick(chip.close_button, Qt.MouseButton.LeftButton)
     assert window.pending == {} and window.composer.chips == {}
-    qtbot.waitUntil(lambda: window.reading == {}, timeout=5000)  # the job itself has ended
-    assert time.monotonic() - started < 1.5
-    assert max(s[1] for s in shown) < 60  # it stopped before the end
-    qtbot.wait(200)
+    qtbot.waitUntil(lambda: bool(ended), timeout=30000)  # the job itself has ended, and said how
+    assert ended == [("failed", f"{pdf}: reading was cancelled")] and window.reading == {}
+    assert all(threads) and late == list(range(len(shown) + 1, len(shown) + len(late) + 1))
+    assert max(s[1] for s in shown) + len(late) < 60  # it stopped before the end
     assert not [b for b in window.findChildren(QMessageBox) if b.isVisible()]
     assert "Cannot attach" not in window.statusBar().currentMessage()
 
