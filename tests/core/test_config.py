@@ -114,12 +114,12 @@ ROPE_CASES = {
 def test_rotary_dims_and_frequencies_are_transformers(changes):
     """Which dims rotate (transformers reads head_dim x partial_rotary_factor, never rotary_dim),
     at which frequencies, with which cos/sin scale: equal to transformers' for every spelling."""
-    from core.model.rope import inv_freq
-
     text = tiny_text(**changes)
     theirs, scaling = transformers_rope(text)
     cfg = config_from_dict({"text_config": text})
     assert cfg.rotary_dim == 2 * theirs.numel()
+    from core.model.rope import inv_freq
+
     assert torch.equal(inv_freq(cfg.rope), theirs)
     assert cfg.rope.attention_factor == pytest.approx(scaling, rel=1e-12)
 
