@@ -107,6 +107,11 @@ ROPE_CASES = {
                                  "original_max_position_embeddings": 512, "partial_rotary_factor": 0.5}},
     "yarn with mscale and defaults": {"rope_parameters": {"rope_type": "yarn", "factor": 4.0, "mscale": 0.7,
                                                           "mscale_all_dim": 0.5, "beta_fast": 16}},
+    "yarn, top-level original length wins": {"original_max_position_embeddings": 256,
+                                             "rope_parameters": {"rope_type": "yarn", "factor": 4.0,
+                                                                 "original_max_position_embeddings": 512}},
+    "yarn, factor from the lengths": {"original_max_position_embeddings": 256,
+                                      "rope_parameters": {"rope_type": "yarn", "factor": None, "truncate": False}},
 }
 
 
