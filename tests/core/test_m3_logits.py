@@ -186,11 +186,11 @@ def save_variant(folder, drop=(), **text_changes):
 
 
 VARIANTS = {
-    "linear rope": dict(rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 1e4,
-                                         "partial_rotary_factor": 0.5}),
-    "yarn rope": dict(rope_parameters={"rope_type": "yarn", "factor": 8.0, "rope_theta": 1e4,
-                                       "original_max_position_embeddings": 64, "partial_rotary_factor": 0.5}),
-    "rotary_dim only": dict(drop=("rope_parameters",), rotary_dim=8, rope_theta=1e4),  # transformers rotates all 16
+    "linear rope": {"rope_parameters": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1e4,
+                                        "partial_rotary_factor": 0.5}},
+    "yarn rope": {"rope_parameters": {"rope_type": "yarn", "factor": 8.0, "rope_theta": 1e4,
+                                      "original_max_position_embeddings": 64, "partial_rotary_factor": 0.5}},
+    "rotary_dim only": {"drop": ("rope_parameters",), "rotary_dim": 8, "rope_theta": 1e4},  # transformers: all 16
 }
 
 
