@@ -11,7 +11,13 @@ from . import reference
 from .attention import msa_sparse_attention
 from .decode import launch_decode_attention, msa_decode_attention
 from .layout import check_block_size, check_head_dim, interpreting
-from .pipeline import default_blocks_per_split, msa_decode, msa_decode_select, msa_prefill, msa_select
+from .pipeline import (
+    default_blocks_per_split,
+    msa_decode,
+    msa_decode_select,
+    msa_prefill,
+    msa_select,
+)
 from .scoring import launch_candidates, msa_block_scores
 from .topk import check_selection_params, launch_topk, msa_topk
 

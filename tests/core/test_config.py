@@ -107,6 +107,11 @@ ROPE_CASES = {
                                  "original_max_position_embeddings": 512, "partial_rotary_factor": 0.5}},
     "yarn with mscale and defaults": {"rope_parameters": {"rope_type": "yarn", "factor": 4.0, "mscale": 0.7,
                                                           "mscale_all_dim": 0.5, "beta_fast": 16}},
+    "yarn, top-level original length wins": {"original_max_position_embeddings": 256,
+                                             "rope_parameters": {"rope_type": "yarn", "factor": 4.0,
+                                                                 "original_max_position_embeddings": 512}},
+    "yarn, factor from the lengths": {"original_max_position_embeddings": 256,
+                                      "rope_parameters": {"rope_type": "yarn", "factor": None, "truncate": False}},
 }
 
 
@@ -114,12 +119,12 @@ ROPE_CASES = {
 def test_rotary_dims_and_frequencies_are_transformers(changes):
     """Which dims rotate (transformers reads head_dim x partial_rotary_factor, never rotary_dim),
     at which frequencies, with which cos/sin scale: equal to transformers' for every spelling."""
-    from core.model.rope import inv_freq
-
     text = tiny_text(**changes)
     theirs, scaling = transformers_rope(text)
     cfg = config_from_dict({"text_config": text})
     assert cfg.rotary_dim == 2 * theirs.numel()
+    from core.model.rope import inv_freq
+
     assert torch.equal(inv_freq(cfg.rope), theirs)
     assert cfg.rope.attention_factor == pytest.approx(scaling, rel=1e-12)
 

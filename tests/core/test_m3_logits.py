@@ -170,7 +170,7 @@ def test_static_decode_step_equals_the_forward(tiny_model_dir, device):
         assert seq.ids == ref_seq.ids and seq.length == first + len(steps)
 
 
-def save_variant(folder, **text_changes):
+def save_variant(folder, drop=(), **text_changes):
     """The tiny checkpoint with some text-config fields changed, written by transformers."""
     from transformers import MiniMaxM3VLConfig
     from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3SparseForConditionalGeneration
@@ -178,7 +178,7 @@ def save_variant(folder, **text_changes):
     from tests.core.conftest import TINY_TEXT, TINY_VISION
 
     torch.manual_seed(0)
-    text = {k: v for k, v in TINY_TEXT.items() if k not in text_changes.pop("drop", ())}
+    text = {k: v for k, v in TINY_TEXT.items() if k not in drop}
     cfg = MiniMaxM3VLConfig(text_config={**text, **text_changes}, vision_config=TINY_VISION, projector_hidden_size=64)
     model = MiniMaxM3SparseForConditionalGeneration(cfg).eval()
     model.save_pretrained(folder)
@@ -186,11 +186,11 @@ def save_variant(folder, **text_changes):
 
 
 VARIANTS = {
-    "linear rope": dict(rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 1e4,
-                                         "partial_rotary_factor": 0.5}),
-    "yarn rope": dict(rope_parameters={"rope_type": "yarn", "factor": 8.0, "rope_theta": 1e4,
-                                       "original_max_position_embeddings": 64, "partial_rotary_factor": 0.5}),
-    "rotary_dim only": dict(drop=("rope_parameters",), rotary_dim=8, rope_theta=1e4),  # transformers rotates all 16
+    "linear rope": {"rope_parameters": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1e4,
+                                        "partial_rotary_factor": 0.5}},
+    "yarn rope": {"rope_parameters": {"rope_type": "yarn", "factor": 8.0, "rope_theta": 1e4,
+                                      "original_max_position_embeddings": 64, "partial_rotary_factor": 0.5}},
+    "rotary_dim only": {"drop": ("rope_parameters",), "rotary_dim": 8, "rope_theta": 1e4},  # transformers: all 16
 }
 
 
