@@ -28,8 +28,9 @@ class CaptureError(RuntimeError):
     """The screen could not be captured (no display, or the grab failed)."""
 
 
-def capture_screen(*, monitor: int | None = None, region: Rect | None = None,
-                   exclude: Sequence[Rect] = ()) -> ImagePart:
+def capture_screen(
+    *, monitor: int | None = None, region: Rect | None = None, exclude: Sequence[Rect] = ()
+) -> ImagePart:
     """Grab monitor `monitor` (None or 0: the whole desktop, 1..n: one monitor, as mss numbers them)
     or `region` (left, top, width, height in desktop coordinates; not with `monitor`), with each
     rectangle in `exclude` (say, our own window) filled with black."""
@@ -61,8 +62,9 @@ def list_monitors() -> list[Rect]:
 
 def _target(monitors: list[dict], index: int, region: Rect | None) -> tuple[Rect, int]:
     if not 0 <= index < len(monitors):
-        raise ValueError(f"monitor {index} does not exist; this desktop has monitors 1 to {len(monitors) - 1} "
-                         "(0 is all of them)")
+        raise ValueError(
+            f"monitor {index} does not exist; this desktop has monitors 1 to {len(monitors) - 1} (0 is all of them)"
+        )
     chosen = _rect(monitors[index])
     if region is None:
         return chosen, index

@@ -45,8 +45,12 @@ class SamplingParams:
             mine, theirs = getattr(self, name), getattr(base, name)
             return mine if mine is not None else theirs if theirs is not None else fallback
 
-        return SamplingParams(temperature=pick("temperature", GREEDY_TEMPERATURE), top_k=pick("top_k", NO_TOP_K),
-                              top_p=pick("top_p", NO_TOP_P), seed=pick("seed", None))
+        return SamplingParams(
+            temperature=pick("temperature", GREEDY_TEMPERATURE),
+            top_k=pick("top_k", NO_TOP_K),
+            top_p=pick("top_p", NO_TOP_P),
+            seed=pick("seed", None),
+        )
 
 
 GREEDY = SamplingParams(temperature=0.0)
@@ -65,11 +69,14 @@ class GenerateOptions:
             raise ValueError(f"max_tokens={self.max_tokens}; it must be at least 1")
 
 
-def options_from_settings(settings: Settings, *, stop: tuple[str, ...] = (),
-                          tools: tuple[dict, ...] = ()) -> GenerateOptions:
+def options_from_settings(
+    settings: Settings, *, stop: tuple[str, ...] = (), tools: tuple[dict, ...] = ()
+) -> GenerateOptions:
     """The request options the user's settings ask for (sampling left unset stays the model's)."""
-    sampling = SamplingParams(temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
-                              seed=settings.seed)
+    sampling = SamplingParams(
+        temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p, seed=settings.seed
+    )
     template = {} if settings.think is None else {"enable_thinking": settings.think}
-    return GenerateOptions(sampling=sampling, max_tokens=settings.max_tokens, stop=stop, tools=tools,
-                           template_options=template)
+    return GenerateOptions(
+        sampling=sampling, max_tokens=settings.max_tokens, stop=stop, tools=tools, template_options=template
+    )

@@ -32,8 +32,9 @@ def read_video(path: str, limits: Limits, reporter: Reporter) -> Ingested:
     capture = _open(path)
     try:
         fps, count = _stream_info(path, capture, limits)
-        indices = sample_indices(count, fps, rate=limits.video_fps, budget=limits.video_frames,
-                                 minimum=limits.video_min_frames)
+        indices = sample_indices(
+            count, fps, rate=limits.video_fps, budget=limits.video_frames, minimum=limits.video_min_frames
+        )
         frames, decoded = _decode(path, capture, indices, limits, reporter)
     finally:
         capture.release()

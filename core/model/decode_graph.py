@@ -40,13 +40,20 @@ class StaticDecoder:
         pos = self.position.long()
         step_pages = self.table[0, pos // c.block].long()
         dense = dense_selection(pos, m.cfg.num_kv_heads, c.block, self.width)  # [Hkv, 1, k]
-        step = Step(pos, Paging(self.table, self.cu, self.seq_len), step_pages, pos % c.block, dense,
-                    self.attention, gathered_experts=True)
+        step = Step(
+            pos,
+            Paging(self.table, self.cu, self.seq_len),
+            step_pages,
+            pos % c.block,
+            dense,
+            self.attention,
+            gathered_experts=True,
+        )
         return m.run(m.embed[self.token], c, step, last_only=True)
 
     def _sync_table(self, seq: Sequence) -> None:
         if seq.pages != self._pages:  # a new page, or another sequence: rewrite the table
-            self.table[0, :len(seq.pages)] = torch.tensor(seq.pages, dtype=torch.int32, device=self.table.device)
+            self.table[0, : len(seq.pages)] = torch.tensor(seq.pages, dtype=torch.int32, device=self.table.device)
             self._pages = list(seq.pages)
 
     @torch.no_grad()

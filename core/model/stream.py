@@ -48,11 +48,11 @@ class StreamParser:
             if not hits:
                 keep = 0 if final else self._partial_tag_len(openers)
                 events += self._emit(self._buf[: len(self._buf) - keep], final=final)
-                self._buf = self._buf[len(self._buf) - keep:]
+                self._buf = self._buf[len(self._buf) - keep :]
                 return events
             at, tag = min(hits)
             events += self._emit(self._buf[:at], final=True)
-            self._buf = self._buf[at + len(tag):]
+            self._buf = self._buf[at + len(tag) :]
             self._mode = {THINK_OPEN: "think", CALL_OPEN: "call"}.get(tag, "text")
 
     def _partial_tag_len(self, tags: list[str]) -> int:
