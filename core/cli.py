@@ -168,6 +168,7 @@ def chat_main(args: argparse.Namespace) -> int:
                     prompt = input("> ")
                 except EOFError:
                     return 0
+            assert prompt is not None  # given, read from stdin, or typed above
             turn = chat.send(prompt, attachments)
             attachments = []  # they belong to the first message
             try:

@@ -128,7 +128,7 @@ def template_messages(messages: list[Message], media: list | None = None) -> lis
                     f"message {i} ({m.role}) has a {type(p).__name__}, which this model cannot read "
                     "(its folder has no vision tower)"
                 )
-        entry = {"role": m.role, "content": "".join(content)}
+        entry: dict[str, object] = {"role": m.role, "content": "".join(content)}
         if m.tool_calls:
             entry["tool_calls"] = [
                 {"type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls

@@ -183,6 +183,7 @@ def read_file(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"settings file {path} must hold a JSON object")
     flat: dict[str, object] = {}
+    key: str  # JSON object keys are strings
     for key, value in data.items():
         if key in SECTION_TYPES:
             if not isinstance(value, dict):

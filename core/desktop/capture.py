@@ -68,7 +68,7 @@ def _target(monitors: list[dict], index: int, region: Rect | None) -> tuple[Rect
     chosen = _rect(monitors[index])
     if region is None:
         return chosen, index
-    clipped = intersect(tuple(int(v) for v in region), chosen)
+    clipped = intersect(_int_rect(region), chosen)
     if clipped is None:
         raise ValueError(f"region {tuple(region)} does not overlap the desktop {chosen}")
     return clipped, 0
@@ -76,6 +76,11 @@ def _target(monitors: list[dict], index: int, region: Rect | None) -> tuple[Rect
 
 def _rect(monitor: dict) -> Rect:
     return monitor["left"], monitor["top"], monitor["width"], monitor["height"]
+
+
+def _int_rect(r: Rect) -> Rect:
+    """`r` with whole-number coordinates (callers may pass floats)."""
+    return int(r[0]), int(r[1]), int(r[2]), int(r[3])
 
 
 def intersect(a: Rect, b: Rect) -> Rect | None:
@@ -87,7 +92,7 @@ def intersect(a: Rect, b: Rect) -> Rect | None:
 
 def blank(pixels: np.ndarray, captured: Rect, box: Rect, scale: float) -> None:
     """Fill the part of desktop rectangle `box` inside `captured` with `EXCLUDE_FILL`, in place."""
-    overlap = intersect(tuple(int(v) for v in box), captured)
+    overlap = intersect(_int_rect(box), captured)
     if overlap is None:
         return
     x0 = math.floor((overlap[0] - captured[0]) * scale)

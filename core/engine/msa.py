@@ -105,10 +105,14 @@ class MsaEngine:
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.context_tokens, self.attention, self.prefill_chunk = context_tokens, attention, prefill_chunk
         self.decode_graph = decode_graph
-        self.state, self.error = "idle", None
+        self.state = "idle"
+        self.error: str | None = None
         self.image_budget, self.video_budget = image_budget, video_budget
         self._cancel = threading.Event()
-        self.model = self.cache = self.seq = self.vision = None
+        self.model: M3TextModel | None = None  # these four are set by load()
+        self.cache: PagedCache | None = None
+        self.seq: Sequence | None = None
+        self.vision: VisionTower | None = None
         self._prompt_keys: list = []
 
     def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None:
@@ -196,14 +200,16 @@ class MsaEngine:
         return self._stream(ids, text, parts, layouts, options)
 
     def _cached_keys(self) -> list:
+        assert self.seq is not None  # loaded
         n = self.seq.length
         old = self._prompt_keys[:n]
         return old + self.seq.ids[len(old) : n]
 
     def _reuse_prefix(self, keys: list) -> None:
         """Keep the cached tokens the new prompt starts with (at least one prompt token stays new)."""
+        assert self.cache is not None and self.seq is not None  # loaded
         same = 0
-        for a, b in zip(self._cached_keys(), keys[:-1]):
+        for a, b in zip(self._cached_keys(), keys[:-1], strict=False):
             if a != b:
                 break
             same += 1
@@ -213,6 +219,7 @@ class MsaEngine:
         """Vision embeddings of the placeholders after the cached prefix, in order."""
         if not layouts:
             return None
+        assert self.model is not None and self.seq is not None and self.vision is not None  # loaded, with media
         mask = self.model.media_mask(torch.tensor(ids))
         done = int(mask[: self.seq.length].sum())  # placeholders already in the cache
         if done == int(mask.sum()):
@@ -225,11 +232,12 @@ class MsaEngine:
             preprocess_image(p.pixels, self.image_budget)
             if m.kind == "image"
             else preprocess_video(p.frames, p.timestamps, self.video_budget)
-            for p, m in zip(parts[first:], layouts[first:])
+            for p, m in zip(parts[first:], layouts[first:], strict=True)
         ]
         return torch.cat(self.vision.forward(inputs))[done - start :]
 
     def _stream(self, ids, text, parts, layouts, options: GenerateOptions) -> Iterator:
+        assert self.model is not None and self.cache is not None and self.seq is not None  # loaded
         decode = lambda tokens: self.tokenizer.decode(tokens, skip_special_tokens=False)  # noqa: E731
         new = torch.tensor(ids[self.seq.length :], device=self.device)
         try:

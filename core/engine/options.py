@@ -10,12 +10,13 @@ the user's settings become request options, for the window, the CLI and later th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
 GREEDY_TEMPERATURE, NO_TOP_K, NO_TOP_P = 0.0, 0, 1.0
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class SamplingParams:
         """Every field set: ours where given, else `defaults`', else greedy with no cuts."""
         base = defaults or SamplingParams()
 
-        def pick(name: str, fallback: float | int | None) -> float | int | None:
+        def pick(name: str, fallback: _T) -> _T:
             mine, theirs = getattr(self, name), getattr(base, name)
             return mine if mine is not None else theirs if theirs is not None else fallback
 

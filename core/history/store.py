@@ -52,6 +52,12 @@ class StoredMessage:
     attachments: tuple[AttachmentRecord, ...] = ()
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (sqlite3 types `lastrowid` optional; after an INSERT it is set)."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 class HistoryStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -71,9 +77,9 @@ class HistoryStore:
     # conversations
     def create_conversation(self, title: str = "New conversation") -> int:
         now = time.time()
-        return self._write(
-            "INSERT INTO conversations (title, created, updated) VALUES (?, ?, ?)", (title, now, now)
-        ).lastrowid
+        return _inserted_id(
+            self._write("INSERT INTO conversations (title, created, updated) VALUES (?, ?, ?)", (title, now, now))
+        )
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self._write("UPDATE conversations SET title = ? WHERE id = ?", (title.strip() or "Untitled", conversation_id))
@@ -108,10 +114,12 @@ class HistoryStore:
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
-            mid = self.db.execute(
-                "INSERT INTO messages (conversation_id, role, text, created) VALUES (?, ?, ?, ?)",
-                (conversation_id, role, text, now),
-            ).lastrowid
+            mid = _inserted_id(
+                self.db.execute(
+                    "INSERT INTO messages (conversation_id, role, text, created) VALUES (?, ?, ?, ?)",
+                    (conversation_id, role, text, now),
+                )
+            )
             self.db.executemany(
                 "INSERT INTO attachments (message_id, kind, path, summary, count, tokens, thumbnail, digest)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -124,11 +132,13 @@ class HistoryStore:
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
-            mid = self.db.execute(
-                "INSERT INTO messages (conversation_id, role, status, model, created)"
-                " VALUES (?, 'assistant', 'streaming', ?, ?)",
-                (conversation_id, model, now),
-            ).lastrowid
+            mid = _inserted_id(
+                self.db.execute(
+                    "INSERT INTO messages (conversation_id, role, status, model, created)"
+                    " VALUES (?, 'assistant', 'streaming', ?, ?)",
+                    (conversation_id, model, now),
+                )
+            )
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return mid
 
@@ -159,7 +169,10 @@ class HistoryStore:
             (conversation_id,),
         ):
             found.setdefault(r[0], []).append(AttachmentRecord(*r[1:]))
-        return [StoredMessage(*r, attachments=tuple(found.get(r[0], ()))) for r in rows]
+        return [
+            StoredMessage(mid, cid, role, text, reasoning, status, error, attachments=tuple(found.get(mid, ())))
+            for mid, cid, role, text, reasoning, status, error in rows
+        ]
 
     def integrity(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

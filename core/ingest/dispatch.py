@@ -40,6 +40,8 @@ def ingest_path(
     kind = _kind_of(path)
     if pages is not None and kind != "pdf":
         raise BadPageRange(path, f"a page range was given, but the file is a {kind}, which has no pages")
+    reader: Callable[..., Ingested]
+    args: tuple
     if kind == "pdf":
         reader, args = read_pdf, (path, limits, pages)
     else:

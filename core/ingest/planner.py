@@ -47,7 +47,7 @@ def approx_text_tokens(text: str) -> int:
 @dataclass
 class _Item:
     index: int
-    part: object
+    part: TextPart | ImagePart | VideoPart
     tokens: int
     twin: bool = False  # a PDF page image whose page text is also in the message
     kept: bool = True
@@ -152,6 +152,7 @@ def _drop(item: _Item, reason: str, cuts: list) -> int:
 
 def _thin(item: _Item, over: int, media: MediaPlan | None, reason: str, cuts: list) -> int:
     """Keep fewer frames, evenly spread, to save `over` tokens; tokens saved (0 if it cannot)."""
+    assert isinstance(item.part, VideoPart)  # only videos are thinned
     n, h, w = len(item.frames), *item.part.frames.shape[1:3]
     if media is None:
         return 0
@@ -196,7 +197,7 @@ def _describe(cuts: list[tuple]) -> tuple[str, ...]:
         key = (name, page, reason) if page is not None else (index, name, None, reason)
         by_page.setdefault(key, [index, name, page, [], reason])[3].append(what)
     runs: list[list] = []
-    for index, name, page, whats, reason in by_page.values():
+    for _index, name, page, whats, reason in by_page.values():
         what = " and ".join(whats)
         last = runs[-1] if runs else None
         if last and page is not None and last[0] == (name, what, reason) and last[2] == page - 1:

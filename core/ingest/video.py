@@ -91,7 +91,9 @@ def _stream_info(path: str, capture: cv2.VideoCapture, limits: Limits) -> tuple[
 
 
 def _decode(path, capture, indices, limits, reporter) -> tuple[list[np.ndarray], list[int]]:
-    frames, decoded, position = [], [], 0
+    frames: list[np.ndarray] = []
+    decoded: list[int] = []
+    position = 0
     for k, index in enumerate(indices, start=1):
         reporter.check()
         frame = _frame_at(capture, index, position)

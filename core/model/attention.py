@@ -147,6 +147,9 @@ class StaticDecodeAttention:
         )
 
 
+AttentionBackend = ReferenceAttention | TritonAttention | StaticDecodeAttention
+
+
 def choose_attention(device: torch.device | str, name: str | None = None, *, cfg: M3Config | None = None):
     """The backend for `device`: `name` if given, else Triton on CUDA and the reference elsewhere.
 

@@ -3,8 +3,9 @@
 Only the shard headers are read here (names, shapes, dtypes, byte ranges); `Checkpoint.read_into`
 memory-maps a shard, copies one tensor straight into its destination (any device and dtype) and
 unmaps it again, so nothing large is allocated before the whole checkpoint has been checked and
-the mapped file pages never pile up in the process's resident memory beside the loaded copy. Pickle-based checkpoints (.bin, .pt, .pth) are refused: loading them can run
-arbitrary code. Every problem is a `CheckpointError` naming the tensor, the shapes and the file.
+the mapped file pages never pile up in the process's resident memory beside the loaded copy.
+Pickle-based checkpoints (.bin, .pt, .pth) are refused: loading them can run arbitrary code.
+Every problem is a `CheckpointError` naming the tensor, the shapes and the file.
 Upstream tensor names (MSA.md §7) are the keys; mapping them onto our modules happens once, at
 load time, in the model loader.
 """

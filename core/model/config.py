@@ -95,12 +95,12 @@ class M3Config:
     rope: Rope | None = None  # RoPE scaling; None: plain RoPE of rope_theta over rotary_dim dims
 
     def __post_init__(self) -> None:
-        if self.rope is None:
-            object.__setattr__(self, "rope", Rope(self.rope_theta, self.rotary_dim))
-        if (self.rope.theta, self.rope.dims) != (self.rope_theta, self.rotary_dim):
-            raise ConfigError(
-                f"rope {self.rope} disagrees with rope_theta {self.rope_theta} / rotary_dim {self.rotary_dim}"
-            )
+        rope = self.rope
+        if rope is None:
+            rope = Rope(self.rope_theta, self.rotary_dim)
+            object.__setattr__(self, "rope", rope)
+        if (rope.theta, rope.dims) != (self.rope_theta, self.rotary_dim):
+            raise ConfigError(f"rope {rope} disagrees with rope_theta {self.rope_theta} / rotary_dim {self.rotary_dim}")
         for name, types, allowed in (
             ("layer_types", self.layer_types, (FULL, SPARSE)),
             ("mlp_layer_types", self.mlp_layer_types, (DENSE_MLP, MOE_MLP)),
@@ -206,7 +206,7 @@ def config_from_dict(data: dict, source: Path = Path("config.json")) -> M3Config
         dense_intermediate_size=int(get("dense_intermediate_size", 12288)),
         moe_intermediate_size=int(get("intermediate_size")),
         shared_intermediate_size=int(get("shared_intermediate_size", 3072)),
-        num_experts=int(text.get("num_local_experts", text.get("num_experts", 128))),
+        num_experts=int(text["num_local_experts"] if "num_local_experts" in text else text.get("num_experts", 128)),
         experts_per_token=int(get("num_experts_per_tok", 4)),
         routed_scaling_factor=float(get("routed_scaling_factor", 2.0)),
         swiglu_alpha=float(get("swiglu_alpha", 1.702)),

@@ -32,7 +32,9 @@ class StaticDecoder:
         self.width = selection_width(pages)  # the dense layers' selection covers the whole table
         self.attention = StaticDecodeAttention(pages, self.position, torch.zeros(1, dtype=torch.int32, device=dev))
         self.use_graph = dev.type == "cuda"
-        self.graph, self.logits, self.steps = None, None, 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.logits: torch.Tensor | None = None  # the captured graph's output
+        self.steps = 0
         self._pages: list[int] = []  # the block table as last written
 
     def _compute(self) -> torch.Tensor:
@@ -72,6 +74,7 @@ class StaticDecoder:
                 with torch.cuda.graph(self.graph):
                     self.logits = self._compute()
             self.graph.replay()
+            assert self.logits is not None  # set by the capture
             logits = self.logits
         self.steps += 1
         seq.length += 1

@@ -88,6 +88,7 @@ def generate(
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
             break
+        assert logits is not None  # the loop runs only when the prefill returned logits
         token = sample(logits, params, generator)
         if token in eos_ids:
             reason = "stop"

@@ -47,6 +47,7 @@ class M3TextModel:
         )
         # decode through StaticDecoder (a CUDA graph on the GPU) where the backend allows it
         self.static_decode = self.attention.name == "triton" and decode_graph
+        assert cfg.rope is not None  # M3Config.__post_init__ fills it
         self.inv_freq = rope.inv_freq(cfg.rope).to(self.device)  # fp32 [rotary_dim / 2], as transformers'
         self._decoders: dict[int, StaticDecoder] = {}
 
@@ -110,6 +111,7 @@ class M3TextModel:
     def run(self, h: torch.Tensor, cache: PagedCache, step: Step, *, last_only: bool) -> torch.Tensor:
         """The layers and the head over input embeddings `h [n, hidden]` placed as `step` says."""
         cfg = self.cfg
+        assert cfg.rope is not None  # M3Config.__post_init__ fills it
         cos, sin = layers.rotary_cos_sin(step.positions, self.inv_freq, cfg.rope.attention_factor, self.embed.dtype)
         for i, w in enumerate(self.layers):
             x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)

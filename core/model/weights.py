@@ -46,7 +46,7 @@ class _Reader:
     def stacked(self, names: list[str]) -> torch.Tensor:
         first = self.ckpt.tensors[TEXT + names[0]].shape
         out = torch.empty((len(names), *first), dtype=self.dtype, device=self.device)  # [E, ...]
-        for slot, name in zip(out, names):
+        for slot, name in zip(out, names, strict=True):
             self.ckpt.read_into(TEXT + name, slot)
         self.bytes += self.ckpt.nbytes([TEXT + n for n in names])
         return out

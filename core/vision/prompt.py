@@ -70,7 +70,7 @@ def expand(text: str, media: list[MediaLayout]) -> str:
             f"the rendered prompt has {len(found)} media markers for {len(media)} images and videos; "
             "the chat template must keep every message's text as given"
         )
-    for match, m in zip(found, media):
+    for match, m in zip(found, media, strict=True):
         if match.group() != (IMAGE_MARK if m.kind == "image" else VIDEO_MARK):
             raise MediaError("the chat template reordered images and videos")
         pieces.append(text[at : match.start()])
@@ -85,7 +85,8 @@ def expand(text: str, media: list[MediaLayout]) -> str:
 
 def media_keys(ids: list[int], media: list[MediaLayout], image_id: int, video_id: int) -> list:
     """Cache keys of the prompt's tokens: the id for text, (digest, index) for a placeholder."""
-    keys, m, j = [], 0, 0
+    keys: list[int | tuple[str, int]] = []
+    m, j = 0, 0
     for token in ids:
         if token in (image_id, video_id):
             if m >= len(media):

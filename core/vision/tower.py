@@ -180,7 +180,7 @@ class VisionTower:
         )
         q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
         outs = []
-        for qs, ks, vs in zip(*(t.split(lengths) for t in (q, k, v))):  # attention within each segment
+        for qs, ks, vs in zip(*(t.split(lengths) for t in (q, k, v)), strict=True):  # attention within each segment
             o = F.scaled_dot_product_attention(qs.transpose(0, 1), ks.transpose(0, 1), vs.transpose(0, 1))
             outs.append(o.transpose(0, 1))  # [len, heads, hd]
         out = torch.cat(outs).reshape(n, -1)

@@ -207,7 +207,8 @@ def check_attention_inputs(q, k_cache, v_cache, block_size):
     n_kv = k_cache.shape[1]
     if k_cache.shape[3] != dim:
         fail(
-            f"k_cache has head dim {k_cache.shape[3]} but q has {dim}; the caches are [pages, kv_heads, block, head_dim]"
+            f"k_cache has head dim {k_cache.shape[3]} but q has {dim}; "
+            "the caches are [pages, kv_heads, block, head_dim]"
         )
     check_head_dim("head_dim", dim)
     if n_kv == 0 or n_heads % n_kv:

@@ -108,11 +108,11 @@ def _kv_major_attn_kernel(
         s = tl.where(row_ok[:, None] & (j[None, :] <= pos[:, None]), s, float("-inf"))
         m = tl.where(row_ok, tl.max(s, axis=1), 0.0)  # a selected block always holds a visible key
         p = tl.exp2(s - m[:, None])
-        l = tl.where(row_ok, tl.sum(p, axis=1), 1.0)
-        o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / l[:, None]
+        row_sum = tl.where(row_ok, tl.sum(p, axis=1), 1.0)
+        o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / row_sum[:, None]
         out = pair * G + head  # partials are [pairs, G, D]
         tl.store(part_ptr + out[:, None] * D + d[None, :], o.to(part_ptr.dtype.element_ty), mask=row_ok[:, None])
-        tl.store(lse_ptr + out, m + tl.log2(l), mask=row_ok)
+        tl.store(lse_ptr + out, m + tl.log2(row_sum), mask=row_ok)
 
 
 @triton.jit

@@ -114,8 +114,8 @@ def check_batch(
     lens = seq_lens.tolist()
     if cu[0] != 0 or cu[-1] != total_q:
         fail(f"cu_seqlens_q must start at 0 and end at the number of query tokens {total_q}; got {cu[0]}..{cu[-1]}")
-    q_lens = [b - a for a, b in zip(cu, cu[1:])]
-    for s, (q_len, seq_len) in enumerate(zip(q_lens, lens)):
+    q_lens = [b - a for a, b in zip(cu, cu[1:], strict=False)]
+    for s, (q_len, seq_len) in enumerate(zip(q_lens, lens, strict=True)):
         if q_len < 0:
             fail(f"cu_seqlens_q decreases at sequence {s}; it must be non-decreasing")
         if seq_len < q_len:
