@@ -5,7 +5,7 @@ VENV ?= .venv
 # takes both from local disk; override TORCH_SPEC for another build (versions or wheel paths).
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: test test-gpu run clean system-deps
+.PHONY: test test-gpu lint run clean system-deps
 
 # Torch goes in first so that the pinned build wins over whatever `torch>=2.6` in
 # pyproject.toml would resolve to.
@@ -20,8 +20,13 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	bash packaging/system-deps.sh
 
+# Format check, lint and type check of core/ and kernels/ (settings in pyproject.toml); it runs
+# first in `make test`, so a lint or type error fails the tests.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check core kernels && $(VENV)/bin/ruff check core kernels && $(VENV)/bin/mypy
+
 # pytest's exit code is make's: a failure, or exit 5 ("no tests collected"), fails the target.
-test: system-deps $(VENV)/.installed
+test: system-deps $(VENV)/.installed lint
 	$(VENV)/bin/python -m pytest -n 2 tests
 
 # For a CUDA machine: with TRITON_INTERPRET unset, tests/conftest.py picks the GPU
@@ -36,5 +41,5 @@ run: system-deps $(VENV)/.installed
 	xvfb-run -a $(VENV)/bin/spyglass; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

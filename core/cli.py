@@ -15,16 +15,27 @@ Problems with the model or the prompt end the command with a one-line message an
 from __future__ import annotations
 
 import argparse
-from contextlib import closing
 import json
 import sys
+from contextlib import closing
 
 from core.events import Finished, LoadProgress, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
 from core.settings import DTYPES, Settings, load_settings
 
-SETTING_FLAGS = {"model": "model_dir", "engine": "engine", "device": "msa.device", "dtype": "msa.dtype",
-                 "context": "context_tokens", "max_tokens": "max_tokens", "temperature": "temperature",
-                 "top_p": "top_p", "top_k": "top_k", "seed": "seed", "think": "think", "system": "system_prompt"}
+SETTING_FLAGS = {
+    "model": "model_dir",
+    "engine": "engine",
+    "device": "msa.device",
+    "dtype": "msa.dtype",
+    "context": "context_tokens",
+    "max_tokens": "max_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "seed": "seed",
+    "think": "think",
+    "system": "system_prompt",
+}
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,12 +43,21 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="DIR", help="model folder (default: the model_dir setting)")
     parser.add_argument("--engine", help="backend: auto (chosen from the model folder) or one the registry lists")
     parser.add_argument("--system", help="a system message")
-    parser.add_argument("--image", action="append", default=[], metavar="FILE",
-                        help="an image to ask about (PNG, JPEG, WebP, GIF, BMP, TIFF); repeatable")
-    parser.add_argument("--video", action="append", default=[], metavar="FILE",
-                        help="a video to ask about; repeatable")
-    parser.add_argument("--video-fps", type=float, default=1.0, metavar="FPS",
-                        help="frames sampled per second of video (default 1; at most 768 frames in all)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an image to ask about (PNG, JPEG, WebP, GIF, BMP, TIFF); repeatable",
+    )
+    parser.add_argument("--video", action="append", default=[], metavar="FILE", help="a video to ask about; repeatable")
+    parser.add_argument(
+        "--video-fps",
+        type=float,
+        default=1.0,
+        metavar="FPS",
+        help="frames sampled per second of video (default 1; at most 768 frames in all)",
+    )
     parser.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
     parser.add_argument("--dtype", choices=DTYPES, help="weights and cache (default: bf16 on CUDA, fp32)")
     parser.add_argument("--context", type=int, help="tokens of context to reserve (default 32768)")
@@ -47,8 +67,12 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--seed", type=int, help="makes sampling repeatable")
     parser.add_argument("--stop", action="append", default=[], help="end the reply at this text (repeatable)")
-    parser.add_argument("--think", action=argparse.BooleanOptionalAction, default=None,
-                        help="ask the template for (or against) a reasoning phase")
+    parser.add_argument(
+        "--think",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ask the template for (or against) a reasoning phase",
+    )
 
 
 def chat_settings(args: argparse.Namespace) -> Settings:
@@ -71,8 +95,12 @@ def _attachments(args) -> list:
 
 
 def _show_progress(p: LoadProgress) -> None:
-    print(f"\rloading {p.step}/{p.total} ({p.bytes_done / 1e9:.2f} of {p.bytes_total / 1e9:.2f} GB)",
-          end="\n" if p.step == p.total else "", file=sys.stderr, flush=True)
+    print(
+        f"\rloading {p.step}/{p.total} ({p.bytes_done / 1e9:.2f} of {p.bytes_total / 1e9:.2f} GB)",
+        end="\n" if p.step == p.total else "",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _print_event(event, answer: list[str]) -> None:
@@ -86,8 +114,11 @@ def _print_event(event, answer: list[str]) -> None:
     elif isinstance(event, MalformedToolCall):
         print(f"\n[malformed tool call, not run] {event.raw}", flush=True)
     elif isinstance(event, Usage):
-        print(f"\n[{event.prompt_tokens} prompt tokens ({event.cached_tokens} cached), "
-              f"{event.completion_tokens} generated]", file=sys.stderr)
+        print(
+            f"\n[{event.prompt_tokens} prompt tokens ({event.cached_tokens} cached), "
+            f"{event.completion_tokens} generated]",
+            file=sys.stderr,
+        )
 
 
 def _print_reply(engine, stream) -> Finished:
@@ -137,11 +168,13 @@ def chat_main(args: argparse.Namespace) -> int:
                     prompt = input("> ")
                 except EOFError:
                     return 0
+            assert prompt is not None  # given, read from stdin, or typed above
             turn = chat.send(prompt, attachments)
             attachments = []  # they belong to the first message
             try:
-                finished = _print_reply(engine, chat.reply(engine, options, turn, system_prompt=settings.system_prompt,
-                                                            on_notes=_notes))
+                finished = _print_reply(
+                    engine, chat.reply(engine, options, turn, system_prompt=settings.system_prompt, on_notes=_notes)
+                )
             except ValueError as err:  # the prompt does not fit the context, or cannot be rendered
                 print(f"spyglass chat: {err}", file=sys.stderr)
                 if not interactive:

@@ -82,8 +82,10 @@ class VideoPart:
 def _check_pixels(what: str, array, *, rank: int) -> None:
     if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != rank or array.shape[-1] != 3:
         shape = getattr(array, "shape", None)
-        raise ValueError(f"{what} pixels must be a uint8 RGB array of rank {rank} ending in 3, got "
-                         f"{type(array).__name__} {getattr(array, 'dtype', '')} {shape}")
+        raise ValueError(
+            f"{what} pixels must be a uint8 RGB array of rank {rank} ending in 3, got "
+            f"{type(array).__name__} {getattr(array, 'dtype', '')} {shape}"
+        )
     if 0 in array.shape:
         raise ValueError(f"{what} has no pixels (shape {array.shape})")
 
@@ -122,12 +124,15 @@ def template_messages(messages: list[Message], media: list | None = None) -> lis
                 content.append(IMAGE_MARK if isinstance(p, ImagePart) else VIDEO_MARK)
                 media.append(p)
             else:
-                raise ValueError(f"message {i} ({m.role}) has a {type(p).__name__}, which this model cannot read "
-                                 "(its folder has no vision tower)")
-        entry = {"role": m.role, "content": "".join(content)}
+                raise ValueError(
+                    f"message {i} ({m.role}) has a {type(p).__name__}, which this model cannot read "
+                    "(its folder has no vision tower)"
+                )
+        entry: dict[str, object] = {"role": m.role, "content": "".join(content)}
         if m.tool_calls:
-            entry["tool_calls"] = [{"type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                                   for c in m.tool_calls]
+            entry["tool_calls"] = [
+                {"type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls
+            ]
         if m.reasoning:
             entry["reasoning_content"] = m.reasoning
         out.append(entry)

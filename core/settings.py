@@ -35,32 +35,58 @@ def _env(name: str, doc: str) -> dict:
 class MsaSettings:
     """Our MiniMax-M3 runtime (core/engine/msa.py)."""
 
-    device: str | None = field(default=None, metadata=_env("SPYGLASS_DEVICE", "cuda, cuda:1 or cpu (default: cuda when available)"))
-    dtype: str | None = field(default=None, metadata=_env("SPYGLASS_DTYPE", "bf16 or fp32 (default: bf16 on CUDA, else fp32)"))
-    attention: str | None = field(default=None, metadata=_env("SPYGLASS_ATTENTION", "force the attention backend: reference or triton"))
-    decode_graph: bool = field(default=True, metadata=_env("SPYGLASS_DECODE_GRAPH", "replay decode steps as a CUDA graph (Triton backend)"))
+    device: str | None = field(
+        default=None, metadata=_env("SPYGLASS_DEVICE", "cuda, cuda:1 or cpu (default: cuda when available)")
+    )
+    dtype: str | None = field(
+        default=None, metadata=_env("SPYGLASS_DTYPE", "bf16 or fp32 (default: bf16 on CUDA, else fp32)")
+    )
+    attention: str | None = field(
+        default=None, metadata=_env("SPYGLASS_ATTENTION", "force the attention backend: reference or triton")
+    )
+    decode_graph: bool = field(
+        default=True, metadata=_env("SPYGLASS_DECODE_GRAPH", "replay decode steps as a CUDA graph (Triton backend)")
+    )
 
     def __post_init__(self) -> None:
         if self.dtype is not None and self.dtype not in DTYPES:
             raise ValueError(f"msa.dtype {self.dtype!r} is unknown; choose one of {', '.join(DTYPES)}")
         if self.attention is not None and self.attention not in ATTENTION_BACKENDS:
-            raise ValueError(f"msa.attention {self.attention!r} is unknown; choose one of "
-                             f"{', '.join(ATTENTION_BACKENDS)}")
+            raise ValueError(
+                f"msa.attention {self.attention!r} is unknown; choose one of {', '.join(ATTENTION_BACKENDS)}"
+            )
 
 
 @dataclass(frozen=True)
 class Settings:
     model_dir: str | None = field(default=None, metadata=_env("SPYGLASS_MODEL", "model folder to load at start"))
-    engine: str = field(default="auto", metadata=_env("SPYGLASS_ENGINE", "backend: auto (chosen from the model folder) or msa; gguf and remote are coming"))
-    context_tokens: int = field(default=32768, metadata=_env("SPYGLASS_CONTEXT", "tokens of context reserved in the cache"))
+    engine: str = field(
+        default="auto",
+        metadata=_env(
+            "SPYGLASS_ENGINE", "backend: auto (chosen from the model folder) or msa; gguf and remote are coming"
+        ),
+    )
+    context_tokens: int = field(
+        default=32768, metadata=_env("SPYGLASS_CONTEXT", "tokens of context reserved in the cache")
+    )
     max_tokens: int = field(default=1024, metadata=_env("SPYGLASS_MAX_TOKENS", "longest reply in tokens"))
-    temperature: float | None = field(default=None, metadata=_env("SPYGLASS_TEMPERATURE", "sampling temperature, 0 greedy (default: the model's)"))
-    top_p: float | None = field(default=None, metadata=_env("SPYGLASS_TOP_P", "nucleus sampling (default: the model's)"))
+    temperature: float | None = field(
+        default=None, metadata=_env("SPYGLASS_TEMPERATURE", "sampling temperature, 0 greedy (default: the model's)")
+    )
+    top_p: float | None = field(
+        default=None, metadata=_env("SPYGLASS_TOP_P", "nucleus sampling (default: the model's)")
+    )
     top_k: int | None = field(default=None, metadata=_env("SPYGLASS_TOP_K", "top-k sampling (default: the model's)"))
     seed: int | None = field(default=None, metadata=_env("SPYGLASS_SEED", "makes sampling repeatable"))
-    think: bool | None = field(default=None, metadata=_env("SPYGLASS_THINK", "ask the template for a reasoning phase (true/false)"))
-    system_prompt: str = field(default="", metadata=_env("SPYGLASS_SYSTEM", "system message sent first in every conversation"))
-    data_dir: str | None = field(default=None, metadata=_env("SPYGLASS_DATA_DIR", "where history is kept (default: the user data folder)"))
+    think: bool | None = field(
+        default=None, metadata=_env("SPYGLASS_THINK", "ask the template for a reasoning phase (true/false)")
+    )
+    system_prompt: str = field(
+        default="", metadata=_env("SPYGLASS_SYSTEM", "system message sent first in every conversation")
+    )
+    data_dir: str | None = field(
+        default=None, metadata=_env("SPYGLASS_DATA_DIR", "where history is kept (default: the user data folder)")
+    )
     msa: MsaSettings = MsaSettings()
 
     def __post_init__(self) -> None:
@@ -157,6 +183,7 @@ def read_file(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"settings file {path} must hold a JSON object")
     flat: dict[str, object] = {}
+    key: str  # JSON object keys are strings
     for key, value in data.items():
         if key in SECTION_TYPES:
             if not isinstance(value, dict):
@@ -189,8 +216,9 @@ def read_env(env: Mapping[str, str]) -> dict:
     return {name: parse_value(name, env[var]) for var, name in ENV_VARS.items() if var in env}
 
 
-def load_settings(cli: Mapping[str, object] | None = None, *, env: Mapping[str, str] = os.environ,
-                  path: Path | None = None) -> Settings:
+def load_settings(
+    cli: Mapping[str, object] | None = None, *, env: Mapping[str, str] = os.environ, path: Path | None = None
+) -> Settings:
     """Defaults, overlaid by the file, then the environment, then CLI values that are not None."""
     values = read_file(path or settings_path(env))
     values |= read_env(env)
@@ -217,5 +245,19 @@ def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -
     os.replace(tmp, path)
 
 
-__all__ = ["ENV_VARS", "env_overrides", "FIELDS", "MsaSettings", "Settings", "flat_values", "load_settings", "overridden_fields", "read_env", "read_file",
-           "save_settings", "settings_path", "user_config_dir", "user_data_dir"]
+__all__ = [
+    "ENV_VARS",
+    "env_overrides",
+    "FIELDS",
+    "MsaSettings",
+    "Settings",
+    "flat_values",
+    "load_settings",
+    "overridden_fields",
+    "read_env",
+    "read_file",
+    "save_settings",
+    "settings_path",
+    "user_config_dir",
+    "user_data_dir",
+]

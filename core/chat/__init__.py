@@ -3,5 +3,15 @@
 from .attachments import Attachment, AttachmentCache, estimate, file_digest, read_attachment
 from .conversation import STATUS, Conversation, Prepared, Turn, prepare
 
-__all__ = ["STATUS", "Attachment", "AttachmentCache", "Conversation", "Prepared", "Turn", "estimate", "file_digest",
-           "prepare", "read_attachment"]
+__all__ = [
+    "STATUS",
+    "Attachment",
+    "AttachmentCache",
+    "Conversation",
+    "Prepared",
+    "Turn",
+    "estimate",
+    "file_digest",
+    "prepare",
+    "read_attachment",
+]

@@ -48,8 +48,9 @@ class Attachment:
     thumbnail: bytes | None = None  # a small PNG, made by the front end
 
     def record(self) -> AttachmentRecord:
-        return AttachmentRecord(self.kind, self.path, self.summary, self.count, self.tokens or 0, self.thumbnail,
-                                digest=self.digest)
+        return AttachmentRecord(
+            self.kind, self.path, self.summary, self.count, self.tokens or 0, self.thumbnail, digest=self.digest
+        )
 
 
 def count_of(kind: str, parts: tuple) -> int:
@@ -75,8 +76,10 @@ def estimate(att: Attachment, *, media, context_tokens: int) -> Attachment:
 
 
 def _size(parts: tuple) -> int:
-    return sum(p.pixels.nbytes if isinstance(p, ImagePart) else p.frames.nbytes if isinstance(p, VideoPart)
-               else len(p.text) for p in parts)
+    return sum(
+        p.pixels.nbytes if isinstance(p, ImagePart) else p.frames.nbytes if isinstance(p, VideoPart) else len(p.text)
+        for p in parts
+    )
 
 
 class AttachmentCache:
@@ -123,5 +126,6 @@ class AttachmentCache:
             return (TextPart(f"[attachment {record.path} is no longer readable]"),), note
         self.put(att)
         changed = record.digest and att.digest != record.digest
-        return att.parts, (f"{record.path} changed since it was attached; the model sees what it holds now"
-                           if changed else None)
+        return att.parts, (
+            f"{record.path} changed since it was attached; the model sees what it holds now" if changed else None
+        )

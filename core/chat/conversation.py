@@ -48,8 +48,9 @@ class Prepared:
 class Conversation:
     """One conversation in `store` (created by the first `send` when `conversation_id` is None)."""
 
-    def __init__(self, store: HistoryStore, cache: AttachmentCache | None = None, *,
-                 conversation_id: int | None = None) -> None:
+    def __init__(
+        self, store: HistoryStore, cache: AttachmentCache | None = None, *, conversation_id: int | None = None
+    ) -> None:
         self.store, self.cache = store, cache or AttachmentCache()
         self.conversation_id = conversation_id
         self.reply_id: int | None = None
@@ -66,8 +67,9 @@ class Conversation:
         """Commit the user's message and an empty reply row; returns the turn to answer."""
         if self.conversation_id is None:
             first = text.strip() or (attachments[0].path or attachments[0].kind if attachments else "")
-            self.conversation_id = self.store.create_conversation((first.splitlines() or ["New conversation"])[0]
-                                                                  [:TITLE_CHARS])
+            self.conversation_id = self.store.create_conversation(
+                (first.splitlines() or ["New conversation"])[0][:TITLE_CHARS]
+            )
         for att in attachments:
             self.cache.put(att)
         self.store.add_message(self.conversation_id, "user", text, tuple(a.record() for a in attachments))
@@ -92,13 +94,19 @@ class Conversation:
             self.reply_id = None
         return status
 
-    def reply(self, engine: Engine, options: GenerateOptions, turn: Turn, *, system_prompt: str = "",
-              on_notes: Callable[[tuple[str, ...]], None] | None = None) -> Iterator[Event]:
+    def reply(
+        self,
+        engine: Engine,
+        options: GenerateOptions,
+        turn: Turn,
+        *,
+        system_prompt: str = "",
+        on_notes: Callable[[tuple[str, ...]], None] | None = None,
+    ) -> Iterator[Event]:
         """Prepare, generate and persist in this thread; yields the engine's events. A prompt the
         engine refuses (too long, unreadable) is recorded as the reply's error and raised."""
         try:
-            prepared = prepare(turn, self.cache, engine.info(), system_prompt=system_prompt,
-                               reserve=options.max_tokens)
+            prepared = prepare(turn, self.cache, engine.info(), system_prompt=system_prompt, reserve=options.max_tokens)
             if on_notes and prepared.notes:
                 on_notes(prepared.notes)
             stream = engine.generate(list(prepared.messages), options)
@@ -122,8 +130,15 @@ class Conversation:
             self.finish_reply(finished.reason, finished.error)
 
 
-def prepare(turn: Turn, cache: AttachmentCache, info: EngineInfo, *, system_prompt: str = "",
-            reserve: int = 0, count_text: Callable[[str], int] = approx_text_tokens) -> Prepared:
+def prepare(
+    turn: Turn,
+    cache: AttachmentCache,
+    info: EngineInfo,
+    *,
+    system_prompt: str = "",
+    reserve: int = 0,
+    count_text: Callable[[str], int] = approx_text_tokens,
+) -> Prepared:
     """The messages one engine is asked to answer (blocking: it may read files). `reserve`
     tokens are kept free for the reply (at most a quarter of the context)."""
     notes: list[str] = []
@@ -134,12 +149,15 @@ def prepare(turn: Turn, cache: AttachmentCache, info: EngineInfo, *, system_prom
     planned: list[Message] = []
     for i, message in reversed(list(enumerate(messages))):
         try:
-            plan = plan_parts(message.parts, context_tokens=max(budget, 1), media=info.media, count_text_tokens=count_text)
+            plan = plan_parts(
+                message.parts, context_tokens=max(budget, 1), media=info.media, count_text_tokens=count_text
+            )
         except PlanError:
             raise ContextTooLongError(
                 f"the conversation needs more than the {info.context_tokens}-token context even without its "
                 f"attachments (message {i + 1} of {len(messages)} does not fit); start a new conversation or "
-                "raise the context") from None
+                "raise the context"
+            ) from None
         budget -= plan.tokens
         notes.extend(plan.omitted)
         planned.append(Message(message.role, plan.parts))

@@ -4,5 +4,15 @@ agent). No Qt: the window and the agent both use it."""
 from .actions import ACT, KINDS, OBSERVE, SPACES, Action, Frame, Point
 from .capture import CaptureError, capture_screen, list_monitors
 
-__all__ = ["ACT", "KINDS", "OBSERVE", "SPACES", "Action", "CaptureError", "Frame", "Point", "capture_screen",
-           "list_monitors"]
+__all__ = [
+    "ACT",
+    "KINDS",
+    "OBSERVE",
+    "SPACES",
+    "Action",
+    "CaptureError",
+    "Frame",
+    "Point",
+    "capture_screen",
+    "list_monitors",
+]

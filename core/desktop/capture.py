@@ -28,8 +28,9 @@ class CaptureError(RuntimeError):
     """The screen could not be captured (no display, or the grab failed)."""
 
 
-def capture_screen(*, monitor: int | None = None, region: Rect | None = None,
-                   exclude: Sequence[Rect] = ()) -> ImagePart:
+def capture_screen(
+    *, monitor: int | None = None, region: Rect | None = None, exclude: Sequence[Rect] = ()
+) -> ImagePart:
     """Grab monitor `monitor` (None or 0: the whole desktop, 1..n: one monitor, as mss numbers them)
     or `region` (left, top, width, height in desktop coordinates; not with `monitor`), with each
     rectangle in `exclude` (say, our own window) filled with black."""
@@ -61,12 +62,13 @@ def list_monitors() -> list[Rect]:
 
 def _target(monitors: list[dict], index: int, region: Rect | None) -> tuple[Rect, int]:
     if not 0 <= index < len(monitors):
-        raise ValueError(f"monitor {index} does not exist; this desktop has monitors 1 to {len(monitors) - 1} "
-                         "(0 is all of them)")
+        raise ValueError(
+            f"monitor {index} does not exist; this desktop has monitors 1 to {len(monitors) - 1} (0 is all of them)"
+        )
     chosen = _rect(monitors[index])
     if region is None:
         return chosen, index
-    clipped = intersect(tuple(int(v) for v in region), chosen)
+    clipped = intersect(_int_rect(region), chosen)
     if clipped is None:
         raise ValueError(f"region {tuple(region)} does not overlap the desktop {chosen}")
     return clipped, 0
@@ -74,6 +76,11 @@ def _target(monitors: list[dict], index: int, region: Rect | None) -> tuple[Rect
 
 def _rect(monitor: dict) -> Rect:
     return monitor["left"], monitor["top"], monitor["width"], monitor["height"]
+
+
+def _int_rect(r: Rect) -> Rect:
+    """`r` with whole-number coordinates (callers may pass floats)."""
+    return int(r[0]), int(r[1]), int(r[2]), int(r[3])
 
 
 def intersect(a: Rect, b: Rect) -> Rect | None:
@@ -85,7 +92,7 @@ def intersect(a: Rect, b: Rect) -> Rect | None:
 
 def blank(pixels: np.ndarray, captured: Rect, box: Rect, scale: float) -> None:
     """Fill the part of desktop rectangle `box` inside `captured` with `EXCLUDE_FILL`, in place."""
-    overlap = intersect(tuple(int(v) for v in box), captured)
+    overlap = intersect(_int_rect(box), captured)
     if overlap is None:
         return
     x0 = math.floor((overlap[0] - captured[0]) * scale)

@@ -11,6 +11,22 @@ from .options import GREEDY, GenerateOptions, SamplingParams, options_from_setti
 from .protocol import STATES, Engine, EngineError, EngineInfo
 from .registry import AUTO, Backend, backends, choose_backend, get_backend, open_engine, register, unregister
 
-__all__ = ["AUTO", "GREEDY", "STATES", "Backend", "Engine", "EngineError", "EngineInfo", "GenerateOptions",
-           "MediaPlan", "SamplingParams", "backends", "choose_backend", "get_backend", "open_engine",
-           "options_from_settings", "register", "unregister"]
+__all__ = [
+    "AUTO",
+    "GREEDY",
+    "STATES",
+    "Backend",
+    "Engine",
+    "EngineError",
+    "EngineInfo",
+    "GenerateOptions",
+    "MediaPlan",
+    "SamplingParams",
+    "backends",
+    "choose_backend",
+    "get_backend",
+    "open_engine",
+    "options_from_settings",
+    "register",
+    "unregister",
+]

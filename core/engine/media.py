@@ -15,7 +15,10 @@ from typing import Protocol
 
 
 class MediaPlan(Protocol):
-    min_video_frames: int  # a video is thinned no further than this; below it, it is left out whole
+    @property
+    def min_video_frames(self) -> int:
+        """A video is thinned no further than this; below it, it is left out whole."""
+        ...
 
     def image_tokens(self, height: int, width: int) -> int:
         """Tokens an image of `height` x `width` pixels costs."""

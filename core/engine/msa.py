@@ -56,9 +56,14 @@ def from_settings(settings: Settings) -> MsaEngine:
     """The registry's factory: the folder, the context and the `msa` section of `settings`."""
     assert settings.model_dir is not None  # the registry chose this backend for a folder
     msa = settings.msa
-    return MsaEngine(Path(settings.model_dir).expanduser(), device=msa.device,
-                     dtype=DTYPES[msa.dtype] if msa.dtype else None, context_tokens=settings.context_tokens,
-                     attention=msa.attention, decode_graph=msa.decode_graph)
+    return MsaEngine(
+        Path(settings.model_dir).expanduser(),
+        device=msa.device,
+        dtype=DTYPES[msa.dtype] if msa.dtype else None,
+        context_tokens=settings.context_tokens,
+        attention=msa.attention,
+        decode_graph=msa.decode_graph,
+    )
 
 
 def generation_defaults(folder: Path) -> tuple[SamplingParams, tuple[int, ...]]:
@@ -71,27 +76,43 @@ def generation_defaults(folder: Path) -> tuple[SamplingParams, tuple[int, ...]]:
         eos = data.get("eos_token_id")
         eos_ids = tuple(int(i) for i in (eos if isinstance(eos, list) else [] if eos is None else [eos]))
         sampled = data.get("do_sample", True)
-        params = SamplingParams(temperature=float(data.get("temperature", 1.0)) if sampled else 0.0,
-                                top_k=int(data.get("top_k") or 0), top_p=float(data.get("top_p") or 1.0))
+        params = SamplingParams(
+            temperature=float(data.get("temperature", 1.0)) if sampled else 0.0,
+            top_k=int(data.get("top_k") or 0),
+            top_p=float(data.get("top_p") or 1.0),
+        )
     except (OSError, ValueError, TypeError, AttributeError) as err:
         raise ValueError(f"{path} cannot be used: {err}") from err
     return params, eos_ids
 
 
 class MsaEngine:
-    def __init__(self, folder: str | Path, *, device: str | torch.device | None = None,
-                 dtype: torch.dtype | None = None, context_tokens: int | None = None, attention: str | None = None,
-                 decode_graph: bool = True, prefill_chunk: int = 8192, image_budget: ImageBudget = ImageBudget(),
-                 video_budget: VideoBudget = VideoBudget()):
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        context_tokens: int | None = None,
+        attention: str | None = None,
+        decode_graph: bool = True,
+        prefill_chunk: int = 8192,
+        image_budget: ImageBudget = ImageBudget(),
+        video_budget: VideoBudget = VideoBudget(),
+    ):
         self.folder = Path(folder)
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.context_tokens, self.attention, self.prefill_chunk = context_tokens, attention, prefill_chunk
         self.decode_graph = decode_graph
-        self.state, self.error = "idle", None
+        self.state = "idle"
+        self.error: str | None = None
         self.image_budget, self.video_budget = image_budget, video_budget
         self._cancel = threading.Event()
-        self.model = self.cache = self.seq = self.vision = None
+        self.model: M3TextModel | None = None  # these four are set by load()
+        self.cache: PagedCache | None = None
+        self.seq: Sequence | None = None
+        self.vision: VisionTower | None = None
         self._prompt_keys: list = []
 
     def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None:
@@ -106,12 +127,20 @@ class MsaEngine:
             self.sampling, eos = generation_defaults(self.folder)
             end = self.tokenizer.token_to_id(END_OF_TURN)
             self.eos_ids = eos or ((end,) if end is not None else ())
-            self.model = M3TextModel(cfg, ckpt, dtype=self.dtype, device=self.device, attention=self.attention,
-                                     decode_graph=self.decode_graph, on_progress=on_progress)
+            self.model = M3TextModel(
+                cfg,
+                ckpt,
+                dtype=self.dtype,
+                device=self.device,
+                attention=self.attention,
+                decode_graph=self.decode_graph,
+                on_progress=on_progress,
+            )
             self.vision = self._load_vision(data, ckpt, cfg)
             self.context = min(self.context_tokens or DEFAULT_CONTEXT, cfg.max_position_embeddings)
-            self.cache = PagedCache(cfg, num_pages=-(-self.context // cfg.index_block_size), dtype=self.dtype,
-                                    device=self.device)
+            self.cache = PagedCache(
+                cfg, num_pages=-(-self.context // cfg.index_block_size), dtype=self.dtype, device=self.device
+            )
             self.seq = Sequence()
         except Exception as err:
             self.state, self.error = "failed", str(err)
@@ -138,8 +167,9 @@ class MsaEngine:
     def _prompt(self, messages: list[Message], options: GenerateOptions):
         """(token ids, rendered text, media parts, their layouts, cache keys) of the conversation."""
         parts: list | None = [] if self.vision is not None else None
-        text = self.template.render(template_messages(messages, parts), tools=list(options.tools) or None,
-                                    **options.template_options)
+        text = self.template.render(
+            template_messages(messages, parts), tools=list(options.tools) or None, **options.template_options
+        )
         layouts = [layout(p, self.image_budget, self.video_budget) for p in parts or []]
         ids = self.tokenizer.encode(expand(text, layouts) if layouts else text, add_special_tokens=False).ids
         if self.vision is None:
@@ -158,22 +188,28 @@ class MsaEngine:
         self._cancel.clear()
         ids, text, parts, layouts, keys = self._prompt(messages, options)
         if len(ids) >= self.context:
-            media = f" ({sum(m.tokens for m in layouts)} of them for {len(layouts)} images and videos)" if layouts else ""
-            raise ContextTooLongError(f"the conversation needs {len(ids)} tokens{media} of the {self.context}-token "
-                                      "context and leaves none for the reply; shorten it or raise the context")
+            media = (
+                f" ({sum(m.tokens for m in layouts)} of them for {len(layouts)} images and videos)" if layouts else ""
+            )
+            raise ContextTooLongError(
+                f"the conversation needs {len(ids)} tokens{media} of the {self.context}-token "
+                "context and leaves none for the reply; shorten it or raise the context"
+            )
         self._reuse_prefix(keys)
         self._prompt_keys = keys
         return self._stream(ids, text, parts, layouts, options)
 
     def _cached_keys(self) -> list:
+        assert self.seq is not None  # loaded
         n = self.seq.length
         old = self._prompt_keys[:n]
-        return old + self.seq.ids[len(old):n]
+        return old + self.seq.ids[len(old) : n]
 
     def _reuse_prefix(self, keys: list) -> None:
         """Keep the cached tokens the new prompt starts with (at least one prompt token stays new)."""
+        assert self.cache is not None and self.seq is not None  # loaded
         same = 0
-        for a, b in zip(self._cached_keys(), keys[:-1]):
+        for a, b in zip(self._cached_keys(), keys[:-1], strict=False):
             if a != b:
                 break
             same += 1
@@ -183,29 +219,45 @@ class MsaEngine:
         """Vision embeddings of the placeholders after the cached prefix, in order."""
         if not layouts:
             return None
+        assert self.model is not None and self.seq is not None and self.vision is not None  # loaded, with media
         mask = self.model.media_mask(torch.tensor(ids))
-        done = int(mask[:self.seq.length].sum())  # placeholders already in the cache
+        done = int(mask[: self.seq.length].sum())  # placeholders already in the cache
         if done == int(mask.sum()):
             return None
         first, start = 0, 0
         while start + layouts[first].tokens <= done:
             start += layouts[first].tokens
             first += 1
-        inputs = [preprocess_image(p.pixels, self.image_budget) if m.kind == "image"
-                  else preprocess_video(p.frames, p.timestamps, self.video_budget)
-                  for p, m in zip(parts[first:], layouts[first:])]
-        return torch.cat(self.vision.forward(inputs))[done - start:]
+        inputs = [
+            preprocess_image(p.pixels, self.image_budget)
+            if m.kind == "image"
+            else preprocess_video(p.frames, p.timestamps, self.video_budget)
+            for p, m in zip(parts[first:], layouts[first:], strict=True)
+        ]
+        return torch.cat(self.vision.forward(inputs))[done - start :]
 
     def _stream(self, ids, text, parts, layouts, options: GenerateOptions) -> Iterator:
+        assert self.model is not None and self.cache is not None and self.seq is not None  # loaded
         decode = lambda tokens: self.tokenizer.decode(tokens, skip_special_tokens=False)  # noqa: E731
-        new = torch.tensor(ids[self.seq.length:], device=self.device)
+        new = torch.tensor(ids[self.seq.length :], device=self.device)
         try:
             embeds = self._embeds(ids, parts, layouts)
-            yield from generate(self.model, self.cache, self.seq, new, decode, embeds=embeds,
-                                params=options.sampling.resolved(self.sampling), max_tokens=options.max_tokens,
-                                stop=options.stop, eos_ids=self.eos_ids, cancel=self._cancel,
-                                context_length=self.context, prefill_chunk=self.prefill_chunk,
-                                reasoning=text.rstrip().endswith(THINK_OPEN))
+            yield from generate(
+                self.model,
+                self.cache,
+                self.seq,
+                new,
+                decode,
+                embeds=embeds,
+                params=options.sampling.resolved(self.sampling),
+                max_tokens=options.max_tokens,
+                stop=options.stop,
+                eos_ids=self.eos_ids,
+                cancel=self._cancel,
+                context_length=self.context,
+                prefill_chunk=self.prefill_chunk,
+                reasoning=text.rstrip().endswith(THINK_OPEN),
+            )
         except (RuntimeError, ValueError) as err:  # e.g. device out of memory, a medium refused: cache may be partial
             log.exception("generation failed")
             self.cache.truncate(self.seq, 0)

@@ -10,12 +10,13 @@ the user's settings become request options, for the window, the CLI and later th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
 GREEDY_TEMPERATURE, NO_TOP_K, NO_TOP_P = 0.0, 0, 1.0
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,16 @@ class SamplingParams:
         """Every field set: ours where given, else `defaults`', else greedy with no cuts."""
         base = defaults or SamplingParams()
 
-        def pick(name: str, fallback: float | int | None) -> float | int | None:
+        def pick(name: str, fallback: _T) -> _T:
             mine, theirs = getattr(self, name), getattr(base, name)
             return mine if mine is not None else theirs if theirs is not None else fallback
 
-        return SamplingParams(temperature=pick("temperature", GREEDY_TEMPERATURE), top_k=pick("top_k", NO_TOP_K),
-                              top_p=pick("top_p", NO_TOP_P), seed=pick("seed", None))
+        return SamplingParams(
+            temperature=pick("temperature", GREEDY_TEMPERATURE),
+            top_k=pick("top_k", NO_TOP_K),
+            top_p=pick("top_p", NO_TOP_P),
+            seed=pick("seed", None),
+        )
 
 
 GREEDY = SamplingParams(temperature=0.0)
@@ -65,11 +70,14 @@ class GenerateOptions:
             raise ValueError(f"max_tokens={self.max_tokens}; it must be at least 1")
 
 
-def options_from_settings(settings: Settings, *, stop: tuple[str, ...] = (),
-                          tools: tuple[dict, ...] = ()) -> GenerateOptions:
+def options_from_settings(
+    settings: Settings, *, stop: tuple[str, ...] = (), tools: tuple[dict, ...] = ()
+) -> GenerateOptions:
     """The request options the user's settings ask for (sampling left unset stays the model's)."""
-    sampling = SamplingParams(temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
-                              seed=settings.seed)
+    sampling = SamplingParams(
+        temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p, seed=settings.seed
+    )
     template = {} if settings.think is None else {"enable_thinking": settings.think}
-    return GenerateOptions(sampling=sampling, max_tokens=settings.max_tokens, stop=stop, tools=tools,
-                           template_options=template)
+    return GenerateOptions(
+        sampling=sampling, max_tokens=settings.max_tokens, stop=stop, tools=tools, template_options=template
+    )

@@ -81,8 +81,10 @@ def choose_backend(settings: Settings) -> tuple[Backend, str]:
     if settings.engine != AUTO:
         backend = get_backend(settings.engine)
         if backend.coming:
-            raise EngineError(f"the {backend.label} backend is coming in a later release; choose another in "
-                              "Settings or set engine to auto")
+            raise EngineError(
+                f"the {backend.label} backend is coming in a later release; choose another in "
+                "Settings or set engine to auto"
+            )
         return backend, f"the engine setting is {settings.engine!r}"
     path = Path(settings.model_dir).expanduser()
     if not path.exists():
@@ -91,8 +93,10 @@ def choose_backend(settings: Settings) -> tuple[Backend, str]:
         reason = None if backend.coming else backend.detect(path)
         if reason:
             return backend, reason
-    raise EngineError(f"{path} holds no model Spyglass can run: expected a checkpoint folder with config.json, "
-                      "safetensors weights, tokenizer.json and chat_template.jinja")
+    raise EngineError(
+        f"{path} holds no model Spyglass can run: expected a checkpoint folder with config.json, "
+        "safetensors weights, tokenizer.json and chat_template.jinja"
+    )
 
 
 def open_engine(settings: Settings) -> Engine:
@@ -100,8 +104,10 @@ def open_engine(settings: Settings) -> Engine:
     backend, reason = choose_backend(settings)
     missing = backend.missing()
     if missing:
-        raise EngineError(f"the {backend.label} backend needs {', '.join(missing)}, which is not installed; "
-                          f"install it (pip install {' '.join(missing)}) or choose another backend")
+        raise EngineError(
+            f"the {backend.label} backend needs {', '.join(missing)}, which is not installed; "
+            f"install it (pip install {' '.join(missing)}) or choose another backend"
+        )
     log.info("engine backend: %s (%s)", backend.name, reason)
     return backend.build(settings)
 
@@ -112,7 +118,10 @@ def _checkpoint_folder(path: Path) -> str | None:
     return None
 
 
-register(Backend("msa", "MSA runtime (this computer)", "core.engine.msa:from_settings", _checkpoint_folder,
-                 requires=("torch",)))
+register(
+    Backend(
+        "msa", "MSA runtime (this computer)", "core.engine.msa:from_settings", _checkpoint_folder, requires=("torch",)
+    )
+)
 register(Backend("gguf", "GGUF file (coming)", "core.engine.gguf:from_settings", coming=True))
 register(Backend("remote", "Remote server (coming)", "core.engine.remote:from_settings", coming=True))

@@ -62,8 +62,10 @@ def migrate(db: sqlite3.Connection, path: str) -> int:
     """Bring `db` to `VERSION`; returns the version it had before."""
     found = db.execute("PRAGMA user_version").fetchone()[0]
     if found > VERSION:
-        raise SchemaError(f"{path} has history schema version {found}, newer than this Spyglass knows "
-                          f"({VERSION}); update Spyglass or point SPYGLASS_DATA_DIR elsewhere")
+        raise SchemaError(
+            f"{path} has history schema version {found}, newer than this Spyglass knows "
+            f"({VERSION}); update Spyglass or point SPYGLASS_DATA_DIR elsewhere"
+        )
     for version in range(found, VERSION):
         try:
             db.execute("BEGIN IMMEDIATE")

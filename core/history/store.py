@@ -52,6 +52,12 @@ class StoredMessage:
     attachments: tuple[AttachmentRecord, ...] = ()
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (sqlite3 types `lastrowid` optional; after an INSERT it is set)."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 class HistoryStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -71,8 +77,9 @@ class HistoryStore:
     # conversations
     def create_conversation(self, title: str = "New conversation") -> int:
         now = time.time()
-        return self._write("INSERT INTO conversations (title, created, updated) VALUES (?, ?, ?)",
-                           (title, now, now)).lastrowid
+        return _inserted_id(
+            self._write("INSERT INTO conversations (title, created, updated) VALUES (?, ?, ?)", (title, now, now))
+        )
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self._write("UPDATE conversations SET title = ? WHERE id = ?", (title.strip() or "Untitled", conversation_id))
@@ -81,8 +88,9 @@ class HistoryStore:
         self._write("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
     def conversation(self, conversation_id: int) -> Conversation | None:
-        row = self.db.execute("SELECT id, title, created, updated FROM conversations WHERE id = ?",
-                              (conversation_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT id, title, created, updated FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
         return Conversation(*row) if row else None
 
     def conversations(self, search: str = "") -> list[Conversation]:
@@ -91,24 +99,32 @@ class HistoryStore:
         args: tuple = ()
         if search.strip():
             like = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            sql += (" WHERE title LIKE ? ESCAPE '\\' OR id IN (SELECT conversation_id FROM messages"
-                    " WHERE text LIKE ? ESCAPE '\\')")
+            sql += (
+                " WHERE title LIKE ? ESCAPE '\\' OR id IN (SELECT conversation_id FROM messages"
+                " WHERE text LIKE ? ESCAPE '\\')"
+            )
             args = (like, like)
         return [Conversation(*r) for r in self.db.execute(sql + " ORDER BY updated DESC, id DESC", args)]
 
     # messages
-    def add_message(self, conversation_id: int, role: str, text: str,
-                    attachments: Iterable[AttachmentRecord] = ()) -> int:
+    def add_message(
+        self, conversation_id: int, role: str, text: str, attachments: Iterable[AttachmentRecord] = ()
+    ) -> int:
         """The message and its attachments, committed together before this returns."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
-            mid = self.db.execute("INSERT INTO messages (conversation_id, role, text, created) VALUES (?, ?, ?, ?)",
-                                  (conversation_id, role, text, now)).lastrowid
+            mid = _inserted_id(
+                self.db.execute(
+                    "INSERT INTO messages (conversation_id, role, text, created) VALUES (?, ?, ?, ?)",
+                    (conversation_id, role, text, now),
+                )
+            )
             self.db.executemany(
                 "INSERT INTO attachments (message_id, kind, path, summary, count, tokens, thumbnail, digest)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(mid, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail, a.digest) for a in attachments])
+                [(mid, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail, a.digest) for a in attachments],
+            )
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return mid
 
@@ -116,32 +132,47 @@ class HistoryStore:
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
-            mid = self.db.execute("INSERT INTO messages (conversation_id, role, status, model, created)"
-                                  " VALUES (?, 'assistant', 'streaming', ?, ?)",
-                                  (conversation_id, model, now)).lastrowid
+            mid = _inserted_id(
+                self.db.execute(
+                    "INSERT INTO messages (conversation_id, role, status, model, created)"
+                    " VALUES (?, 'assistant', 'streaming', ?, ?)",
+                    (conversation_id, model, now),
+                )
+            )
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return mid
 
     def update_reply(self, message_id: int, text: str, reasoning: str = "") -> None:
         self._write("UPDATE messages SET text = ?, reasoning = ? WHERE id = ?", (text, reasoning, message_id))
 
-    def finish_reply(self, message_id: int, text: str, reasoning: str = "", *, status: str = "done",
-                     error: str | None = None) -> None:
+    def finish_reply(
+        self, message_id: int, text: str, reasoning: str = "", *, status: str = "done", error: str | None = None
+    ) -> None:
         if status not in STATUSES:
             raise ValueError(f"reply status {status!r} is unknown; use one of {', '.join(STATUSES)}")
-        self._write("UPDATE messages SET text = ?, reasoning = ?, status = ?, error = ? WHERE id = ?",
-                    (text, reasoning, status, error, message_id))
+        self._write(
+            "UPDATE messages SET text = ?, reasoning = ?, status = ?, error = ? WHERE id = ?",
+            (text, reasoning, status, error, message_id),
+        )
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
-        rows = self.db.execute("SELECT id, conversation_id, role, text, reasoning, status, error FROM messages"
-                               " WHERE conversation_id = ? ORDER BY id", (conversation_id,)).fetchall()
+        rows = self.db.execute(
+            "SELECT id, conversation_id, role, text, reasoning, status, error FROM messages"
+            " WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        ).fetchall()
         found: dict[int, list[AttachmentRecord]] = {}
         for r in self.db.execute(
-                "SELECT a.message_id, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail, a.id, a.digest"
-                " FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = ?"
-                " ORDER BY a.id", (conversation_id,)):
+            "SELECT a.message_id, a.kind, a.path, a.summary, a.count, a.tokens, a.thumbnail, a.id, a.digest"
+            " FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = ?"
+            " ORDER BY a.id",
+            (conversation_id,),
+        ):
             found.setdefault(r[0], []).append(AttachmentRecord(*r[1:]))
-        return [StoredMessage(*r, attachments=tuple(found.get(r[0], ()))) for r in rows]
+        return [
+            StoredMessage(mid, cid, role, text, reasoning, status, error, attachments=tuple(found.get(mid, ())))
+            for mid, cid, role, text, reasoning, status, error in rows
+        ]
 
     def integrity(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -6,14 +6,40 @@ plan and lists what it left out. Screen capture lives in `core.desktop`.
 """
 
 from core.ingest.dispatch import ingest_path
-from core.ingest.errors import (BadPageRange, Cancelled, DamagedFile, EmptyFile, EncryptedFile, IngestError,
-                                ParserCrashed, TimedOut, TooLarge, UnreadableFile, UnsupportedFormat)
+from core.ingest.errors import (
+    BadPageRange,
+    Cancelled,
+    DamagedFile,
+    EmptyFile,
+    EncryptedFile,
+    IngestError,
+    ParserCrashed,
+    TimedOut,
+    TooLarge,
+    UnreadableFile,
+    UnsupportedFormat,
+)
 from core.ingest.limits import Limits
 from core.ingest.planner import Plan, PlanError, plan_parts
 from core.ingest.progress import Ingested, IngestProgress
 
 __all__ = [
-    "BadPageRange", "Cancelled", "DamagedFile", "EmptyFile", "EncryptedFile", "IngestError", "IngestProgress",
-    "Ingested", "Limits", "ParserCrashed", "Plan", "PlanError", "TimedOut", "TooLarge", "UnreadableFile",
-    "UnsupportedFormat", "ingest_path", "plan_parts",
+    "BadPageRange",
+    "Cancelled",
+    "DamagedFile",
+    "EmptyFile",
+    "EncryptedFile",
+    "IngestError",
+    "IngestProgress",
+    "Ingested",
+    "Limits",
+    "ParserCrashed",
+    "Plan",
+    "PlanError",
+    "TimedOut",
+    "TooLarge",
+    "UnreadableFile",
+    "UnsupportedFormat",
+    "ingest_path",
+    "plan_parts",
 ]

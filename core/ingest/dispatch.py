@@ -21,9 +21,14 @@ from core.ingest.sniff import HEAD_BYTES, sniff
 from core.ingest.video import read_video
 
 
-def ingest_path(path, *, limits: Limits | None = None, pages: range | None = None,
-                on_progress: Callable[[IngestProgress], None] | None = None,
-                cancel: threading.Event | None = None) -> Ingested:
+def ingest_path(
+    path,
+    *,
+    limits: Limits | None = None,
+    pages: range | None = None,
+    on_progress: Callable[[IngestProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Ingested:
     """Read a PDF, image or video into parts, in a time- and memory-bounded child process.
 
     `pages` (PDF only) holds 1-based page numbers, e.g. `range(3, 6)` for pages 3 to 5.
@@ -35,6 +40,8 @@ def ingest_path(path, *, limits: Limits | None = None, pages: range | None = Non
     kind = _kind_of(path)
     if pages is not None and kind != "pdf":
         raise BadPageRange(path, f"a page range was given, but the file is a {kind}, which has no pages")
+    reader: Callable[..., Ingested]
+    args: tuple
     if kind == "pdf":
         reader, args = read_pdf, (path, limits, pages)
     else:
@@ -48,8 +55,9 @@ def _kind_of(path: str) -> str:
         raise EmptyFile(path, "the file is empty (0 bytes)")
     sniffed = sniff(head)
     if sniffed.kind == "unknown":
-        raise UnsupportedFormat(path, f"the content is not a PDF, image or video Spyglass reads "
-                                      f"(starts with {sniffed.format})")
+        raise UnsupportedFormat(
+            path, f"the content is not a PDF, image or video Spyglass reads (starts with {sniffed.format})"
+        )
     return sniffed.kind
 
 

@@ -49,8 +49,9 @@ def decode_rgb(path: str, limits: Limits) -> np.ndarray:
     except IngestError:
         raise
     except Image.DecompressionBombError as error:
-        raise TooLarge(path, f"its declared size exceeds the limit of {limits.image_pixels:,} pixels "
-                             f"({error})") from None
+        raise TooLarge(
+            path, f"its declared size exceeds the limit of {limits.image_pixels:,} pixels ({error})"
+        ) from None
     except UnidentifiedImageError:
         raise DamagedFile(path, f"its header is not that of a valid {'/'.join(FORMATS)} image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
@@ -68,8 +69,11 @@ def _check_declared_size(path: str, size: tuple[int, int], limits: Limits) -> No
     if width <= 0 or height <= 0:
         raise DamagedFile(path, f"the image declares an empty size {width}x{height}")
     if width * height > limits.image_pixels:
-        raise TooLarge(path, f"the image declares {width}x{height} = {width * height:,} pixels, more than "
-                             f"the limit of {limits.image_pixels:,}")
+        raise TooLarge(
+            path,
+            f"the image declares {width}x{height} = {width * height:,} pixels, more than "
+            f"the limit of {limits.image_pixels:,}",
+        )
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -35,5 +35,6 @@ class Limits:
             if not getattr(self, f.name) > 0:
                 raise ValueError(f"Limits.{f.name} must be positive, got {getattr(self, f.name)!r}")
         if self.video_min_frames > self.video_frames:
-            raise ValueError(f"Limits.video_min_frames ({self.video_min_frames}) exceeds "
-                             f"video_frames ({self.video_frames})")
+            raise ValueError(
+                f"Limits.video_min_frames ({self.video_min_frames}) exceeds video_frames ({self.video_frames})"
+            )

@@ -53,8 +53,10 @@ def page_numbers(path: str, count: int, pages: range | None, limits: Limits) -> 
     if outside:
         raise BadPageRange(path, f"page {outside[0]} is outside the document, which has pages 1 to {count}")
     if len(numbers) > limits.pdf_pages:
-        raise TooLarge(path, f"{len(numbers)} pages asked for, more than the limit of {limits.pdf_pages} "
-                             "at once; choose a page range")
+        raise TooLarge(
+            path,
+            f"{len(numbers)} pages asked for, more than the limit of {limits.pdf_pages} at once; choose a page range",
+        )
     return numbers
 
 
@@ -69,8 +71,9 @@ def _open(path: str) -> pdfium.PdfDocument:
         return pdfium.PdfDocument(path)
     except pdfium.PdfiumError as error:
         if error.err_code == pdfium_c.FPDF_ERR_PASSWORD:
-            raise EncryptedFile(path, "the PDF is encrypted with a password; save an unprotected copy "
-                                      "and add that") from None
+            raise EncryptedFile(
+                path, "the PDF is encrypted with a password; save an unprotected copy and add that"
+            ) from None
         if error.err_code == pdfium_c.FPDF_ERR_SECURITY:
             raise EncryptedFile(path, "the PDF uses an unsupported security handler") from None
         raise DamagedFile(path, f"the PDF is damaged or not a PDF ({error})") from None

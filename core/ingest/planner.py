@@ -47,7 +47,7 @@ def approx_text_tokens(text: str) -> int:
 @dataclass
 class _Item:
     index: int
-    part: object
+    part: TextPart | ImagePart | VideoPart
     tokens: int
     twin: bool = False  # a PDF page image whose page text is also in the message
     kept: bool = True
@@ -55,8 +55,14 @@ class _Item:
     refused: str = ""  # why the model will not take this medium
 
 
-def plan_parts(parts: Sequence, *, context_tokens: int, media: MediaPlan | None, max_images: int = 16,
-               count_text_tokens: Callable[[str], int] | None = None) -> Plan:
+def plan_parts(
+    parts: Sequence,
+    *,
+    context_tokens: int,
+    media: MediaPlan | None,
+    max_images: int = 16,
+    count_text_tokens: Callable[[str], int] | None = None,
+) -> Plan:
     """Decide which parts (and how many frames) fit the context under `media`; list the rest."""
     count = count_text_tokens or approx_text_tokens
     items: list[_Item] = []
@@ -94,8 +100,9 @@ def _measure(index: int, part, count: Callable[[str], int], media: MediaPlan | N
 def _mark_twins(items: list[_Item]) -> None:
     texts = {_page_key(i.part) for i in items if isinstance(i.part, TextPart) and i.part.source.kind == "pdf_page"}
     for item in items:
-        item.twin = isinstance(item.part, ImagePart) and item.part.source.kind == "pdf_page" \
-            and _page_key(item.part) in texts
+        item.twin = (
+            isinstance(item.part, ImagePart) and item.part.source.kind == "pdf_page" and _page_key(item.part) in texts
+        )
 
 
 def _page_key(part) -> tuple:
@@ -126,8 +133,10 @@ def _fit_context(items: list[_Item], context: int, media: MediaPlan | None, cuts
         if over > 0 and item.kept and not _is_typed(item.part):
             over -= _drop(item, reason, cuts)
     if over > 0:
-        raise PlanError(f"the typed text alone needs {over + context} tokens, more than the context of {context}; "
-                        "shorten the message or use a model with a longer context")
+        raise PlanError(
+            f"the typed text alone needs {over + context} tokens, more than the context of {context}; "
+            "shorten the message or use a model with a longer context"
+        )
 
 
 def _is_typed(part) -> bool:
@@ -143,6 +152,7 @@ def _drop(item: _Item, reason: str, cuts: list) -> int:
 
 def _thin(item: _Item, over: int, media: MediaPlan | None, reason: str, cuts: list) -> int:
     """Keep fewer frames, evenly spread, to save `over` tokens; tokens saved (0 if it cannot)."""
+    assert isinstance(item.part, VideoPart)  # only videos are thinned
     n, h, w = len(item.frames), *item.part.frames.shape[1:3]
     if media is None:
         return 0
@@ -160,8 +170,13 @@ def _thin(item: _Item, over: int, media: MediaPlan | None, reason: str, cuts: li
 def _label(part) -> tuple[str, int | None, str]:
     """(file name, page, what) of a part, for an omission line."""
     source = part.source
-    name = _name(source.path) if source.path else {"screenshot": "screenshot", "clipboard": "pasted text",
-                                                   "typed": "typed text"}.get(source.kind, source.kind)
+    name = (
+        _name(source.path)
+        if source.path
+        else {"screenshot": "screenshot", "clipboard": "pasted text", "typed": "typed text"}.get(
+            source.kind, source.kind
+        )
+    )
     if isinstance(part, VideoPart):
         return name, None, f"video, all {part.frames.shape[0]} frames"
     if isinstance(part, TextPart):
@@ -182,7 +197,7 @@ def _describe(cuts: list[tuple]) -> tuple[str, ...]:
         key = (name, page, reason) if page is not None else (index, name, None, reason)
         by_page.setdefault(key, [index, name, page, [], reason])[3].append(what)
     runs: list[list] = []
-    for index, name, page, whats, reason in by_page.values():
+    for _index, name, page, whats, reason in by_page.values():
         what = " and ".join(whats)
         last = runs[-1] if runs else None
         if last and page is not None and last[0] == (name, what, reason) and last[2] == page - 1:

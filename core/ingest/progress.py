@@ -33,8 +33,12 @@ class Ingested:
 class Reporter:
     """Progress out, cancellation in, for one file."""
 
-    def __init__(self, path: str, on_progress: Callable[[IngestProgress], None] | None = None,
-                 cancelled: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        on_progress: Callable[[IngestProgress], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
         self.path = path
         self._on_progress = on_progress
         self._cancelled = cancelled

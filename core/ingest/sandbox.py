@@ -30,20 +30,29 @@ _context_lock = threading.Lock()
 _context = None
 
 
-def run_bounded(reader: Callable, args: tuple, *, path: str, limits: Limits,
-                on_progress: Callable[[IngestProgress], None] | None = None,
-                cancel: threading.Event | None = None):
+def run_bounded(
+    reader: Callable,
+    args: tuple,
+    *,
+    path: str,
+    limits: Limits,
+    on_progress: Callable[[IngestProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+):
     """`reader(*args, reporter)` in a child process; its return value, or its error re-raised here."""
     ctx = _get_context()
     receive, send = ctx.Pipe(duplex=False)
     stop = ctx.Event()
-    child = ctx.Process(target=_child_main, args=(send, stop, limits.memory_bytes, reader, args, path),
-                        daemon=True, name=f"spyglass-ingest {path}")
+    child = ctx.Process(
+        target=_child_main,
+        args=(send, stop, limits.memory_bytes, reader, args, path),
+        daemon=True,
+        name=f"spyglass-ingest {path}",
+    )
     child.start()
     send.close()
     try:
-        return _await_result(receive, child, stop, path=path, limits=limits,
-                             on_progress=on_progress, cancel=cancel)
+        return _await_result(receive, child, stop, path=path, limits=limits, on_progress=on_progress, cancel=cancel)
     finally:
         receive.close()
         _reap(child, grace=_CANCEL_GRACE_SECONDS if stop.is_set() else 0.0)
@@ -106,8 +115,7 @@ def _child_main(send, stop, memory_bytes: int, reader: Callable, args: tuple, pa
     except IngestError as error:
         outcome = ("error", error)
     except MemoryError:
-        outcome = ("error", TooLarge(path, f"reading it needs more than the {memory_bytes / 2**30:g} GiB "
-                                           "memory bound"))
+        outcome = ("error", TooLarge(path, f"reading it needs more than the {memory_bytes / 2**30:g} GiB memory bound"))
     except Exception as error:  # noqa: BLE001 - any failure of a native decoder becomes a typed error
         outcome = ("error", DamagedFile(path, f"it could not be decoded ({type(error).__name__}: {error})"))
     try:

@@ -32,8 +32,9 @@ def read_video(path: str, limits: Limits, reporter: Reporter) -> Ingested:
     capture = _open(path)
     try:
         fps, count = _stream_info(path, capture, limits)
-        indices = sample_indices(count, fps, rate=limits.video_fps, budget=limits.video_frames,
-                                 minimum=limits.video_min_frames)
+        indices = sample_indices(
+            count, fps, rate=limits.video_fps, budget=limits.video_frames, minimum=limits.video_min_frames
+        )
         frames, decoded = _decode(path, capture, indices, limits, reporter)
     finally:
         capture.release()
@@ -90,7 +91,9 @@ def _stream_info(path: str, capture: cv2.VideoCapture, limits: Limits) -> tuple[
 
 
 def _decode(path, capture, indices, limits, reporter) -> tuple[list[np.ndarray], list[int]]:
-    frames, decoded, position = [], [], 0
+    frames: list[np.ndarray] = []
+    decoded: list[int] = []
+    position = 0
     for k, index in enumerate(indices, start=1):
         reporter.check()
         frame = _frame_at(capture, index, position)

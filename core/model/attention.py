@@ -61,9 +61,14 @@ class ReferenceAttention:
         from kernels.msa import reference
 
         scores = reference.block_scores(iq, index_k_cache, *paging)
-        return reference.topk_blocks(scores, positions.to(torch.int32), topk=topk,
-                                     block_size=index_k_cache.shape[1], init_blocks=init_blocks,
-                                     local_blocks=local_blocks)
+        return reference.topk_blocks(
+            scores,
+            positions.to(torch.int32),
+            topk=topk,
+            block_size=index_k_cache.shape[1],
+            init_blocks=init_blocks,
+            local_blocks=local_blocks,
+        )
 
     def attend(self, q, k_cache, v_cache, paging: Paging, selection):
         from kernels.msa import reference
@@ -102,19 +107,47 @@ class StaticDecodeAttention:
         from kernels.msa import default_blocks_per_split, launch_candidates, launch_topk
 
         cand_s, cand_i = launch_candidates(
-            iq, index_k_cache, *paging, max_q_len=1, max_blocks=self.max_blocks,
-            blocks_per_split=default_blocks_per_split(self.max_blocks, 1), topk=topk, init_blocks=init_blocks,
-            local_blocks=local_blocks)
+            iq,
+            index_k_cache,
+            *paging,
+            max_q_len=1,
+            max_blocks=self.max_blocks,
+            blocks_per_split=default_blocks_per_split(self.max_blocks, 1),
+            topk=topk,
+            init_blocks=init_blocks,
+            local_blocks=local_blocks,
+        )
         out = torch.empty((iq.shape[1], iq.shape[0], topk), dtype=torch.int32, device=iq.device)  # [Hi, 1, k]
-        return launch_topk(cand_s, cand_i, self.positions, out, block_size=index_k_cache.shape[1], topk=topk,
-                           init_blocks=init_blocks, local_blocks=local_blocks)
+        return launch_topk(
+            cand_s,
+            cand_i,
+            self.positions,
+            out,
+            block_size=index_k_cache.shape[1],
+            topk=topk,
+            init_blocks=init_blocks,
+            local_blocks=local_blocks,
+        )
 
     def attend(self, q, k_cache, v_cache, paging: Paging, selection):
         from kernels.msa import launch_decode_attention
 
-        return launch_decode_attention(q, k_cache, v_cache, paging.block_table, selection, self.seq_ids,
-                                       self.positions, paging.seq_lens, torch.empty_like(q),
-                                       softmax_scale=q.shape[2] ** -0.5, num_splits=16)
+        return launch_decode_attention(
+            q,
+            k_cache,
+            v_cache,
+            paging.block_table,
+            selection,
+            self.seq_ids,
+            self.positions,
+            paging.seq_lens,
+            torch.empty_like(q),
+            softmax_scale=q.shape[2] ** -0.5,
+            num_splits=16,
+        )
+
+
+AttentionBackend = ReferenceAttention | TritonAttention | StaticDecodeAttention
 
 
 def choose_attention(device: torch.device | str, name: str | None = None, *, cfg: M3Config | None = None):
@@ -128,8 +161,10 @@ def choose_attention(device: torch.device | str, name: str | None = None, *, cfg
     if name is not None and name not in BACKENDS:
         raise ValueError(f"attention backend {name!r} is unknown; choose one of {', '.join(BACKENDS)}")
     if name == "triton" and device.type != "cuda" and not interpreting():
-        raise ValueError("the Triton backend needs a CUDA device, or TRITON_INTERPRET=1 set before start "
-                         "(the slow interpreter, for tests)")
+        raise ValueError(
+            "the Triton backend needs a CUDA device, or TRITON_INTERPRET=1 set before start "
+            "(the slow interpreter, for tests)"
+        )
     if name:
         chosen, reason = name, "forced by the caller"
     elif device.type == "cuda":
@@ -147,12 +182,18 @@ def check_triton_sizes(cfg: M3Config) -> None:
     from kernels.msa import check_shapes
 
     try:
-        check_shapes(head_dim=cfg.head_dim, index_head_dim=cfg.index_head_dim if cfg.sparse_layers else None,
-                     block_size=cfg.index_block_size, topk=cfg.index_topk_blocks,
-                     init_blocks=cfg.index_init_blocks, local_blocks=cfg.index_local_blocks)
+        check_shapes(
+            head_dim=cfg.head_dim,
+            index_head_dim=cfg.index_head_dim if cfg.sparse_layers else None,
+            block_size=cfg.index_block_size,
+            topk=cfg.index_topk_blocks,
+            init_blocks=cfg.index_init_blocks,
+            local_blocks=cfg.index_local_blocks,
+        )
     except ValueError as err:
         raise ConfigError(
             f"config.json: the Triton attention kernels cannot run this model ({err}; the config fields are "
             f"head_dim={cfg.head_dim}, index_head_dim={cfg.index_head_dim}, index_block_size={cfg.index_block_size}, "
             f"index_topk_blocks={cfg.index_topk_blocks}, index_local_blocks={cfg.index_local_blocks}); "
-            "choose the reference attention backend (slow) or a model with supported sizes") from err
+            "choose the reference attention backend (slow) or a model with supported sizes"
+        ) from err

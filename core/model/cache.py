@@ -33,8 +33,11 @@ class PagedCache:
         shape = (num_pages, cfg.num_kv_heads, self.block, cfg.head_dim)  # [P, Hkv, B, D]
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)]
-        self.index_k = {i: torch.zeros(num_pages, self.block, cfg.index_head_dim, dtype=dtype, device=device)
-                        for i, t in enumerate(cfg.layer_types) if t == SPARSE}  # [P, B, Di]
+        self.index_k = {
+            i: torch.zeros(num_pages, self.block, cfg.index_head_dim, dtype=dtype, device=device)
+            for i, t in enumerate(cfg.layer_types)
+            if t == SPARSE
+        }  # [P, B, Di]
         self.free = list(range(num_pages - 1, -1, -1))
 
     @property
@@ -46,8 +49,9 @@ class PagedCache:
         """Give `seq` pages for `n_new` more tokens (its length grows when they are written)."""
         needed = -(-(seq.length + n_new) // self.block) - len(seq.pages)
         if needed > len(self.free):
-            raise CacheFullError(f"{n_new} more tokens need {needed} pages of {self.block} tokens; "
-                                 f"{len(self.free)} are free")
+            raise CacheFullError(
+                f"{n_new} more tokens need {needed} pages of {self.block} tokens; {len(self.free)} are free"
+            )
         seq.pages.extend(self.free.pop() for _ in range(needed))
 
     def release(self, seq: Sequence) -> None:
@@ -67,8 +71,15 @@ class PagedCache:
         pos = torch.arange(seq.length, seq.length + n_new, device=device)
         return torch.tensor(seq.pages, device=device)[pos // self.block], pos % self.block
 
-    def write(self, layer: int, pages: torch.Tensor, slots: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-              index_k: torch.Tensor | None) -> None:
+    def write(
+        self,
+        layer: int,
+        pages: torch.Tensor,
+        slots: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        index_k: torch.Tensor | None,
+    ) -> None:
         """Store new tokens' `k`, `v` `[n, Hkv, D]` (and `index_k` `[n, Di]`) at device `pages`/`slots`
         `[n]` (no host sync, so a captured decode step can write too)."""
         self.k[layer][pages, :, slots] = k.to(self.k[layer].dtype)

@@ -3,8 +3,9 @@
 Only the shard headers are read here (names, shapes, dtypes, byte ranges); `Checkpoint.read_into`
 memory-maps a shard, copies one tensor straight into its destination (any device and dtype) and
 unmaps it again, so nothing large is allocated before the whole checkpoint has been checked and
-the mapped file pages never pile up in the process's resident memory beside the loaded copy. Pickle-based checkpoints (.bin, .pt, .pth) are refused: loading them can run
-arbitrary code. Every problem is a `CheckpointError` naming the tensor, the shapes and the file.
+the mapped file pages never pile up in the process's resident memory beside the loaded copy.
+Pickle-based checkpoints (.bin, .pt, .pth) are refused: loading them can run arbitrary code.
+Every problem is a `CheckpointError` naming the tensor, the shapes and the file.
 Upstream tensor names (MSA.md §7) are the keys; mapping them onto our modules happens once, at
 load time, in the model loader.
 """
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from .config import M3Config, MOE_MLP, SPARSE
+
+from .config import MOE_MLP, SPARSE, M3Config
 
 TEXT = "language_model."
 OTHER_PARTS = ("vision_tower.", "multi_modal_projector.", "patch_merge_mlp.")  # checked by the vision loader
@@ -52,31 +54,43 @@ def expected_text_tensors(cfg: M3Config) -> dict[str, tuple[int, ...]]:
     for i in range(cfg.num_layers):
         p = f"{TEXT}model.layers.{i}."
         out |= {
-            p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
-            p + "self_attn.q_proj.weight": (q * d, h), p + "self_attn.k_proj.weight": (kv * d, h),
-            p + "self_attn.v_proj.weight": (kv * d, h), p + "self_attn.o_proj.weight": (h, q * d),
-            p + "self_attn.q_norm.weight": (d,), p + "self_attn.k_norm.weight": (d,),
+            p + "input_layernorm.weight": (h,),
+            p + "post_attention_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (q * d, h),
+            p + "self_attn.k_proj.weight": (kv * d, h),
+            p + "self_attn.v_proj.weight": (kv * d, h),
+            p + "self_attn.o_proj.weight": (h, q * d),
+            p + "self_attn.q_norm.weight": (d,),
+            p + "self_attn.k_norm.weight": (d,),
         }
         if cfg.layer_types[i] == SPARSE:
             di = cfg.index_head_dim
             out |= {
                 p + "self_attn.index_q_proj.weight": (cfg.index_heads * di, h),
                 p + "self_attn.index_k_proj.weight": (di, h),
-                p + "self_attn.index_q_norm.weight": (di,), p + "self_attn.index_k_norm.weight": (di,),
+                p + "self_attn.index_q_norm.weight": (di,),
+                p + "self_attn.index_k_norm.weight": (di,),
             }
         if cfg.mlp_layer_types[i] == MOE_MLP:
             m, s = p + "block_sparse_moe.", cfg.shared_intermediate_size
-            out |= {m + "gate.weight": (cfg.num_experts, h), m + "e_score_correction_bias": (cfg.num_experts,),
-                    m + "shared_experts.gate_proj.weight": (s, h), m + "shared_experts.up_proj.weight": (s, h),
-                    m + "shared_experts.down_proj.weight": (h, s)}
+            out |= {
+                m + "gate.weight": (cfg.num_experts, h),
+                m + "e_score_correction_bias": (cfg.num_experts,),
+                m + "shared_experts.gate_proj.weight": (s, h),
+                m + "shared_experts.up_proj.weight": (s, h),
+                m + "shared_experts.down_proj.weight": (h, s),
+            }
             w = cfg.moe_intermediate_size
             for e in range(cfg.num_experts):
                 x = f"{m}experts.{e}."
                 out |= {x + "w1.weight": (w, h), x + "w3.weight": (w, h), x + "w2.weight": (h, w)}
         else:
             w = cfg.dense_intermediate_size
-            out |= {p + "mlp.gate_proj.weight": (w, h), p + "mlp.up_proj.weight": (w, h),
-                    p + "mlp.down_proj.weight": (h, w)}
+            out |= {
+                p + "mlp.gate_proj.weight": (w, h),
+                p + "mlp.up_proj.weight": (w, h),
+                p + "mlp.down_proj.weight": (h, w),
+            }
     return out
 
 
@@ -99,7 +113,8 @@ def _shard_files(folder: Path) -> list[Path]:
     if pickles:
         raise CheckpointError(
             f"{folder} holds only pickle-based weights ({', '.join(pickles[:3])}): loading them can run "
-            "arbitrary code, so Spyglass refuses them. Convert the model to safetensors first.")
+            "arbitrary code, so Spyglass refuses them. Convert the model to safetensors first."
+        )
     raise CheckpointError(f"{folder} has no *.safetensors weights")
 
 
@@ -146,22 +161,28 @@ class Checkpoint:
     def _check(self, expected: dict[str, tuple[int, ...]]) -> None:
         missing = [n for n in expected if n not in self.tensors]
         if missing:
-            raise CheckpointError(f"{len(missing)} tensors are missing from {self.folder}, first {missing[0]} "
-                                  f"(shape {expected[missing[0]]}); is config.json the one of these weights?")
+            raise CheckpointError(
+                f"{len(missing)} tensors are missing from {self.folder}, first {missing[0]} "
+                f"(shape {expected[missing[0]]}); is config.json the one of these weights?"
+            )
         unexpected = [n for n in self.tensors if n not in expected and not n.startswith(OTHER_PARTS)]
         if unexpected:
             info = self.tensors[unexpected[0]]
-            raise CheckpointError(f"{len(unexpected)} tensors are not part of the model described by config.json, "
-                                  f"first {unexpected[0]} in {info.file.name}")
+            raise CheckpointError(
+                f"{len(unexpected)} tensors are not part of the model described by config.json, "
+                f"first {unexpected[0]} in {info.file.name}"
+            )
         for name, shape in expected.items():
             info = self.tensors[name]
             if info.shape != shape:
-                raise CheckpointError(f"tensor {name} in {info.file.name} has shape {info.shape}; "
-                                      f"config.json implies {shape}")
+                raise CheckpointError(
+                    f"tensor {name} in {info.file.name} has shape {info.shape}; config.json implies {shape}"
+                )
         for name, info in self.tensors.items():
             if info.dtype not in DTYPES:
-                raise CheckpointError(f"tensor {name} in {info.file.name} is {info.dtype}; "
-                                      f"supported: {', '.join(DTYPES)}")
+                raise CheckpointError(
+                    f"tensor {name} in {info.file.name} is {info.dtype}; supported: {', '.join(DTYPES)}"
+                )
 
     def read_into(self, name: str, out: torch.Tensor) -> None:
         """Copy tensor `name` into `out` (its device and dtype), through a short-lived mapping."""

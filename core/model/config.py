@@ -95,31 +95,39 @@ class M3Config:
     rope: Rope | None = None  # RoPE scaling; None: plain RoPE of rope_theta over rotary_dim dims
 
     def __post_init__(self) -> None:
-        if self.rope is None:
-            object.__setattr__(self, "rope", Rope(self.rope_theta, self.rotary_dim))
-        if (self.rope.theta, self.rope.dims) != (self.rope_theta, self.rotary_dim):
-            raise ConfigError(f"rope {self.rope} disagrees with rope_theta {self.rope_theta} / "
-                              f"rotary_dim {self.rotary_dim}")
-        for name, types, allowed in (("layer_types", self.layer_types, (FULL, SPARSE)),
-                                     ("mlp_layer_types", self.mlp_layer_types, (DENSE_MLP, MOE_MLP))):
+        rope = self.rope
+        if rope is None:
+            rope = Rope(self.rope_theta, self.rotary_dim)
+            object.__setattr__(self, "rope", rope)
+        if (rope.theta, rope.dims) != (self.rope_theta, self.rotary_dim):
+            raise ConfigError(f"rope {rope} disagrees with rope_theta {self.rope_theta} / rotary_dim {self.rotary_dim}")
+        for name, types, allowed in (
+            ("layer_types", self.layer_types, (FULL, SPARSE)),
+            ("mlp_layer_types", self.mlp_layer_types, (DENSE_MLP, MOE_MLP)),
+        ):
             if len(types) != self.num_layers:
                 raise ConfigError(f"{name} has {len(types)} entries but num_hidden_layers is {self.num_layers}")
             bad = sorted(set(types) - set(allowed))
             if bad:
                 raise ConfigError(f"{name} holds {bad}; expected only {list(allowed)}")
         if self.num_heads % self.num_kv_heads:
-            raise ConfigError(f"num_attention_heads {self.num_heads} is not a multiple of "
-                              f"num_key_value_heads {self.num_kv_heads}")
+            raise ConfigError(
+                f"num_attention_heads {self.num_heads} is not a multiple of num_key_value_heads {self.num_kv_heads}"
+            )
         if not 0 < self.rotary_dim <= self.head_dim or self.rotary_dim % 2:
             raise ConfigError(f"rotary_dim {self.rotary_dim} must be even and in 1..head_dim ({self.head_dim})")
         if self.sparse_layers and self.index_head_dim < self.rotary_dim:
-            raise ConfigError(f"index_head_dim {self.index_head_dim} is smaller than the {self.rotary_dim} rotary dims "
-                              "(head_dim x partial_rotary_factor): the index branch rotates the same dims as the "
-                              "attention (MSA.md §2); transformers would rotate a truncated table, not a rotation. "
-                              "Raise index_head_dim or lower partial_rotary_factor")
+            raise ConfigError(
+                f"index_head_dim {self.index_head_dim} is smaller than the {self.rotary_dim} rotary dims "
+                "(head_dim x partial_rotary_factor): the index branch rotates the same dims as the "
+                "attention (MSA.md §2); transformers would rotate a truncated table, not a rotation. "
+                "Raise index_head_dim or lower partial_rotary_factor"
+            )
         if self.sparse_layers and self.index_heads != self.num_kv_heads:
-            raise ConfigError(f"index_n_heads {self.index_heads} must equal num_key_value_heads "
-                              f"{self.num_kv_heads}: each index head selects for one KV head (MSA.md §3)")
+            raise ConfigError(
+                f"index_n_heads {self.index_heads} must equal num_key_value_heads "
+                f"{self.num_kv_heads}: each index head selects for one KV head (MSA.md §3)"
+            )
         if self.index_init_blocks + self.index_local_blocks > self.index_topk_blocks:
             raise ConfigError("index_init_blocks + index_local_blocks exceed index_topk_blocks")
         if self.experts_per_token > self.num_experts:
@@ -167,8 +175,13 @@ def config_from_dict(data: dict, source: Path = Path("config.json")) -> M3Config
     max_positions = int(text.get("max_position_embeddings", 524_288))  # transformers' default
     rope = _read_rope(text, head_dim=head_dim, max_positions=max_positions, source=source)
     if "rotary_dim" in text and text["rotary_dim"] != rope.dims:
-        log.warning("%s: rotary_dim %s is ignored, as transformers ignores it: %d dims rotate "
-                    "(head_dim x partial_rotary_factor, which defaults to 1)", source, text["rotary_dim"], rope.dims)
+        log.warning(
+            "%s: rotary_dim %s is ignored, as transformers ignores it: %d dims rotate "
+            "(head_dim x partial_rotary_factor, which defaults to 1)",
+            source,
+            text["rotary_dim"],
+            rope.dims,
+        )
     _refuse_unsupported(text, legacy, source)
 
     def get(name, default=None):
@@ -189,12 +202,11 @@ def config_from_dict(data: dict, source: Path = Path("config.json")) -> M3Config
         rms_norm_eps=float(get("rms_norm_eps", 1e-6)),
         layer_types=_per_layer(text, "layer_types", legacy.get("sparse_attention_freq"), (FULL, SPARSE), 0)
         or (FULL,) * n_layers,
-        mlp_layer_types=_per_layer(text, "mlp_layer_types", text.get("moe_layer_freq"), (DENSE_MLP, MOE_MLP),
-                                   n_layers),
+        mlp_layer_types=_per_layer(text, "mlp_layer_types", text.get("moe_layer_freq"), (DENSE_MLP, MOE_MLP), n_layers),
         dense_intermediate_size=int(get("dense_intermediate_size", 12288)),
         moe_intermediate_size=int(get("intermediate_size")),
         shared_intermediate_size=int(get("shared_intermediate_size", 3072)),
-        num_experts=int(text.get("num_local_experts", text.get("num_experts", 128))),
+        num_experts=int(text["num_local_experts"] if "num_local_experts" in text else text.get("num_experts", 128)),
         experts_per_token=int(get("num_experts_per_tok", 4)),
         routed_scaling_factor=float(get("routed_scaling_factor", 2.0)),
         swiglu_alpha=float(get("swiglu_alpha", 1.702)),
@@ -222,8 +234,10 @@ def _refuse_unsupported(text: dict, legacy: dict, source: Path) -> None:
     for name, (accepted, what) in UNSUPPORTED.items():
         if name in values and values[name] not in accepted:
             ok = " or ".join(repr(v) for v in accepted if v is not None)
-            raise ConfigError(f"{source}: {name} is {values[name]!r}, which means {what}; Spyglass (like "
-                              f"transformers' minimax_m3_vl) does not implement it. Only {ok} can be loaded")
+            raise ConfigError(
+                f"{source}: {name} is {values[name]!r}, which means {what}; Spyglass (like "
+                f"transformers' minimax_m3_vl) does not implement it. Only {ok} can be loaded"
+            )
 
 
 def _read_rope(text: dict, *, head_dim: int, max_positions: int, source: Path) -> Rope:
@@ -234,14 +248,18 @@ def _read_rope(text: dict, *, head_dim: int, max_positions: int, source: Path) -
         raise ConfigError(f"{source}: {field} must be one flat object; per-layer RoPE parameters are not supported")
     kind = params.get("rope_type", params.get("type", "default"))
     if kind not in ROPE_TYPES:
-        raise ConfigError(f"{source}: {field}.rope_type is {kind!r}; Spyglass implements only "
-                          f"{', '.join(ROPE_TYPES)} RoPE (as transformers computes them)")
+        raise ConfigError(
+            f"{source}: {field}.rope_type is {kind!r}; Spyglass implements only "
+            f"{', '.join(ROPE_TYPES)} RoPE (as transformers computes them)"
+        )
     theta = float(params.get("rope_theta", text.get("rope_theta", DEFAULT_THETA)))
     fraction = float(params.get("partial_rotary_factor", text.get("partial_rotary_factor", 1.0)))
     dims = int(head_dim * fraction)
     if dims < 2 or dims % 2 or dims > head_dim:
-        raise ConfigError(f"{source}: partial_rotary_factor {fraction} x head_dim {head_dim} = {dims} rotary dims; "
-                          f"it must give an even number in 2..{head_dim}")
+        raise ConfigError(
+            f"{source}: partial_rotary_factor {fraction} x head_dim {head_dim} = {dims} rotary dims; "
+            f"it must give an even number in 2..{head_dim}"
+        )
     if kind == "default":
         return Rope(theta, dims)
     factor = params.get("factor")
@@ -253,8 +271,9 @@ def _read_rope(text: dict, *, head_dim: int, max_positions: int, source: Path) -
 
 
 def _yarn(params: dict, field: str, theta: float, dims: int, text: dict, max_positions: int, source: Path) -> Rope:
-    original = int(text.get("original_max_position_embeddings")
-                   or params.get("original_max_position_embeddings") or max_positions)
+    original = int(
+        text.get("original_max_position_embeddings") or params.get("original_max_position_embeddings") or max_positions
+    )
     factor = params.get("factor")
     factor = float(factor) if factor is not None else max_positions / original
     if factor <= 0:
@@ -262,10 +281,22 @@ def _yarn(params: dict, field: str, theta: float, dims: int, text: dict, max_pos
     attention = params.get("attention_factor")
     if attention is None:
         mscale, mscale_all = params.get("mscale"), params.get("mscale_all_dim")
-        attention = (_yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all) if mscale and mscale_all
-                     else _yarn_mscale(factor))
-    return Rope(theta, dims, "yarn", factor, original, float(params.get("beta_fast") or 32),
-                float(params.get("beta_slow") or 1), bool(params.get("truncate", True)), float(attention))
+        attention = (
+            _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all)
+            if mscale and mscale_all
+            else _yarn_mscale(factor)
+        )
+    return Rope(
+        theta,
+        dims,
+        "yarn",
+        factor,
+        original,
+        float(params.get("beta_fast") or 32),
+        float(params.get("beta_slow") or 1),
+        bool(params.get("truncate", True)),
+        float(attention),
+    )
 
 
 def _yarn_mscale(scale: float, mscale: float = 1.0) -> float:

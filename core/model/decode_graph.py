@@ -32,7 +32,9 @@ class StaticDecoder:
         self.width = selection_width(pages)  # the dense layers' selection covers the whole table
         self.attention = StaticDecodeAttention(pages, self.position, torch.zeros(1, dtype=torch.int32, device=dev))
         self.use_graph = dev.type == "cuda"
-        self.graph, self.logits, self.steps = None, None, 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.logits: torch.Tensor | None = None  # the captured graph's output
+        self.steps = 0
         self._pages: list[int] = []  # the block table as last written
 
     def _compute(self) -> torch.Tensor:
@@ -40,13 +42,20 @@ class StaticDecoder:
         pos = self.position.long()
         step_pages = self.table[0, pos // c.block].long()
         dense = dense_selection(pos, m.cfg.num_kv_heads, c.block, self.width)  # [Hkv, 1, k]
-        step = Step(pos, Paging(self.table, self.cu, self.seq_len), step_pages, pos % c.block, dense,
-                    self.attention, gathered_experts=True)
+        step = Step(
+            pos,
+            Paging(self.table, self.cu, self.seq_len),
+            step_pages,
+            pos % c.block,
+            dense,
+            self.attention,
+            gathered_experts=True,
+        )
         return m.run(m.embed[self.token], c, step, last_only=True)
 
     def _sync_table(self, seq: Sequence) -> None:
         if seq.pages != self._pages:  # a new page, or another sequence: rewrite the table
-            self.table[0, :len(seq.pages)] = torch.tensor(seq.pages, dtype=torch.int32, device=self.table.device)
+            self.table[0, : len(seq.pages)] = torch.tensor(seq.pages, dtype=torch.int32, device=self.table.device)
             self._pages = list(seq.pages)
 
     @torch.no_grad()
@@ -65,6 +74,7 @@ class StaticDecoder:
                 with torch.cuda.graph(self.graph):
                     self.logits = self._compute()
             self.graph.replay()
+            assert self.logits is not None  # set by the capture
             logits = self.logits
         self.steps += 1
         seq.length += 1

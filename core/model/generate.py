@@ -10,7 +10,8 @@ showing them, even when one arrives across several tokens.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence as Seq
+from collections.abc import Callable, Iterator
+from collections.abc import Sequence as Seq
 
 import torch
 
@@ -25,27 +26,46 @@ class ContextTooLongError(ValueError):
     """The prompt leaves no room to generate; nothing was computed."""
 
 
-def prefill(model, cache: PagedCache, seq: Sequence, ids: torch.Tensor, *, chunk: int,
-            cancel: threading.Event | None = None, embeds: torch.Tensor | None = None) -> torch.Tensor | None:
+def prefill(
+    model,
+    cache: PagedCache,
+    seq: Sequence,
+    ids: torch.Tensor,
+    *,
+    chunk: int,
+    cancel: threading.Event | None = None,
+    embeds: torch.Tensor | None = None,
+) -> torch.Tensor | None:
     """Run `ids` through the model `chunk` tokens at a time; the last token's logits, or None if
     cancelled between chunks. `embeds`: vision embeddings of the placeholders among `ids`."""
     logits, used = None, 0
     for start in range(0, len(ids), chunk):
         if cancel is not None and cancel.is_set():
             return None
-        part, rows = ids[start:start + chunk], None
+        part, rows = ids[start : start + chunk], None
         if embeds is not None:
             n = int(model.media_mask(part).sum())
-            rows, used = embeds[used:used + n], used + n
+            rows, used = embeds[used : used + n], used + n
         logits = model.forward(part, cache, seq, last_only=True, embeds=rows)[-1]
     return logits
 
 
 def generate(
-    model, cache: PagedCache, seq: Sequence, prompt_ids: torch.Tensor, decode: Callable[[list[int]], str], *,
-    params: Sampling | None = None, max_tokens: int = 256, stop: Seq[str] = (),
-    eos_ids: Seq[int] = (), cancel: threading.Event | None = None, context_length: int | None = None,
-    prefill_chunk: int = 8192, reasoning: bool = False, embeds: torch.Tensor | None = None,
+    model,
+    cache: PagedCache,
+    seq: Sequence,
+    prompt_ids: torch.Tensor,
+    decode: Callable[[list[int]], str],
+    *,
+    params: Sampling | None = None,
+    max_tokens: int = 256,
+    stop: Seq[str] = (),
+    eos_ids: Seq[int] = (),
+    cancel: threading.Event | None = None,
+    context_length: int | None = None,
+    prefill_chunk: int = 8192,
+    reasoning: bool = False,
+    embeds: torch.Tensor | None = None,
 ) -> Iterator:
     """Events of one reply to `prompt_ids`, the new tokens after what `seq` already holds.
 
@@ -53,8 +73,10 @@ def generate(
     """
     limit = context_length or model.cfg.max_position_embeddings
     if seq.length + len(prompt_ids) >= limit:
-        raise ContextTooLongError(f"the conversation needs {seq.length + len(prompt_ids)} tokens of the "
-                                  f"{limit}-token context and leaves none for the reply; shorten it")
+        raise ContextTooLongError(
+            f"the conversation needs {seq.length + len(prompt_ids)} tokens of the "
+            f"{limit}-token context and leaves none for the reply; shorten it"
+        )
     if len(prompt_ids) == 0:
         raise ValueError("the prompt adds no token to the cached conversation; there is nothing to answer")
     seed = params.seed if params is not None else None
@@ -66,6 +88,7 @@ def generate(
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
             break
+        assert logits is not None  # the loop runs only when the prefill returned logits
         token = sample(logits, params, generator)
         if token in eos_ids:
             reason = "stop"

@@ -20,8 +20,9 @@ def gemma_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.T
 
 def rope_cos_sin(positions: torch.Tensor, rotary_dim: int, theta: float, dtype: torch.dtype):
     """cos and sin `[T, rotary_dim]` of plain RoPE for absolute positions `[T]` (rotate-half layout)."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32, device=positions.device)
-                                / rotary_dim))
+    inv_freq = 1.0 / (
+        theta ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32, device=positions.device) / rotary_dim)
+    )
     return rotary_cos_sin(positions, inv_freq, 1.0, dtype)
 
 
@@ -49,8 +50,9 @@ def swiglu_oai(gate: torch.Tensor, up: torch.Tensor, alpha: float, limit: float)
     return (up + 1.0) * gate * torch.sigmoid(gate * alpha)
 
 
-def gated_mlp(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
-              *, alpha: float, limit: float) -> torch.Tensor:
+def gated_mlp(
+    x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, *, alpha: float, limit: float
+) -> torch.Tensor:
     """Dense SwiGLU-OAI feed-forward (also the shared expert): weights `[I, H]`, `[I, H]`, `[H, I]`."""
     return F.linear(swiglu_oai(F.linear(x, w_gate), F.linear(x, w_up), alpha, limit), w_down)
 
@@ -66,8 +68,17 @@ def route(x: torch.Tensor, router: torch.Tensor, bias: torch.Tensor, top_k: int)
     return weights / weights.sum(-1, keepdim=True), chosen
 
 
-def mix_experts(x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor, w1: torch.Tensor,
-                w3: torch.Tensor, w2: torch.Tensor, *, alpha: float, limit: float) -> torch.Tensor:
+def mix_experts(
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    chosen: torch.Tensor,
+    w1: torch.Tensor,
+    w3: torch.Tensor,
+    w2: torch.Tensor,
+    *,
+    alpha: float,
+    limit: float,
+) -> torch.Tensor:
     """Weighted sum of each token's chosen experts; `w1`/`w3` `[E, I, H]` (gate/up), `w2` `[E, H, I]`.
 
     The (token, expert) pairs are sorted by expert so each expert sees one contiguous run of rows:
@@ -87,19 +98,32 @@ def mix_experts(x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor, w1
         y, start = torch.empty_like(rows), 0
         for e, c in enumerate(counts.tolist()):
             if c:
-                y[start:start + c] = gated_mlp(rows[start:start + c], w1[e], w3[e], w2[e], alpha=alpha, limit=limit)
+                y[start : start + c] = gated_mlp(rows[start : start + c], w1[e], w3[e], w2[e], alpha=alpha, limit=limit)
                 start += c
     scaled = y * weights.reshape(-1)[order, None].to(y.dtype)
     return torch.zeros_like(x).index_add_(0, token, scaled.to(x.dtype))
 
 
 def _grouped_mm_ok(x: torch.Tensor) -> bool:
-    return (x.is_cuda and x.dtype == torch.bfloat16 and hasattr(torch, "_grouped_mm")
-            and torch.cuda.get_device_capability(x.device) >= (9, 0))
+    return (
+        x.is_cuda
+        and x.dtype == torch.bfloat16
+        and hasattr(torch, "_grouped_mm")
+        and torch.cuda.get_device_capability(x.device) >= (9, 0)
+    )
 
 
-def mix_gathered_experts(x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor, w1: torch.Tensor,
-                         w3: torch.Tensor, w2: torch.Tensor, *, alpha: float, limit: float) -> torch.Tensor:
+def mix_gathered_experts(
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    chosen: torch.Tensor,
+    w1: torch.Tensor,
+    w3: torch.Tensor,
+    w2: torch.Tensor,
+    *,
+    alpha: float,
+    limit: float,
+) -> torch.Tensor:
     """`mix_experts` for a few tokens without a host sync: the chosen experts' weights are gathered
     (`[T*k, I, H]`) and applied as batched products, so a CUDA graph can capture it."""
     t, k = chosen.shape

@@ -27,17 +27,27 @@ from .weights import LayerWeights, LoadProgress, load_weights
 class M3TextModel:
     """MiniMax-M3 text model over one sequence at a time."""
 
-    def __init__(self, cfg: M3Config, ckpt: Checkpoint, *, dtype: torch.dtype = torch.float32, device="cpu",
-                 attention: str | None = None, decode_graph: bool = True,
-                 on_progress: Callable[[LoadProgress], None] | None = None):
+    def __init__(
+        self,
+        cfg: M3Config,
+        ckpt: Checkpoint,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device="cpu",
+        attention: str | None = None,
+        decode_graph: bool = True,
+        on_progress: Callable[[LoadProgress], None] | None = None,
+    ):
         """`attention` forces a backend ("reference" or "triton"); `decode_graph` False decodes
         through the ordinary forward even with the Triton backend (no CUDA graph)."""
         self.cfg, self.device = cfg, torch.device(device)
         self.attention = choose_attention(self.device, attention, cfg=cfg)
         self.embed, self.norm, self.lm_head, self.layers = load_weights(
-            ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress)
+            ckpt, cfg, dtype=dtype, device=self.device, on_progress=on_progress
+        )
         # decode through StaticDecoder (a CUDA graph on the GPU) where the backend allows it
         self.static_decode = self.attention.name == "triton" and decode_graph
+        assert cfg.rope is not None  # M3Config.__post_init__ fills it
         self.inv_freq = rope.inv_freq(cfg.rope).to(self.device)  # fp32 [rotary_dim / 2], as transformers'
         self._decoders: dict[int, StaticDecoder] = {}
 
@@ -57,8 +67,15 @@ class M3TextModel:
         ids = [i for i in (self.cfg.image_token_id, self.cfg.video_token_id) if i is not None]
         return torch.isin(input_ids, torch.tensor(ids, device=input_ids.device, dtype=input_ids.dtype))
 
-    def forward(self, input_ids: torch.Tensor, cache: PagedCache, seq: Sequence, *,
-                last_only: bool = False, embeds: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        cache: PagedCache,
+        seq: Sequence,
+        *,
+        last_only: bool = False,
+        embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits `[n, vocab]` (fp32) for the new tokens `[n]`, which are appended to `seq`;
         `last_only`: just the last token's `[1, vocab]` (a long prefill's logits would not fit);
         `embeds` `[m, hidden]`: the vision embeddings of the m placeholders among the tokens."""
@@ -66,11 +83,20 @@ class M3TextModel:
         cache.reserve(seq, n)
         device = input_ids.device
         positions = torch.arange(seq.length, seq.length + n, device=device)
-        paging = Paging(cache.block_table(seq, device), torch.tensor([0, n], dtype=torch.int32, device=device),
-                        torch.tensor([seq.length + n], dtype=torch.int32, device=device))
+        paging = Paging(
+            cache.block_table(seq, device),
+            torch.tensor([0, n], dtype=torch.int32, device=device),
+            torch.tensor([seq.length + n], dtype=torch.int32, device=device),
+        )
         pages, slots = cache.slots(seq, n, device)
-        step = Step(positions, paging, pages, slots, dense_selection(positions, self.cfg.num_kv_heads, cache.block),
-                    self.attention)
+        step = Step(
+            positions,
+            paging,
+            pages,
+            slots,
+            dense_selection(positions, self.cfg.num_kv_heads, cache.block),
+            self.attention,
+        )
         h = self.embed[input_ids]  # [n, hidden]
         if embeds is not None:
             mask = self.media_mask(input_ids)
@@ -85,6 +111,7 @@ class M3TextModel:
     def run(self, h: torch.Tensor, cache: PagedCache, step: Step, *, last_only: bool) -> torch.Tensor:
         """The layers and the head over input embeddings `h [n, hidden]` placed as `step` says."""
         cfg = self.cfg
+        assert cfg.rope is not None  # M3Config.__post_init__ fills it
         cos, sin = layers.rotary_cos_sin(step.positions, self.inv_freq, cfg.rope.attention_factor, self.embed.dtype)
         for i, w in enumerate(self.layers):
             x = layers.gemma_rms_norm(h, w.input_norm, cfg.rms_norm_eps)
@@ -99,22 +126,28 @@ class M3TextModel:
         cfg = self.cfg
         n = x.shape[0]
         q = layers.gemma_rms_norm(F.linear(x, w.q).view(n, cfg.num_heads, cfg.head_dim), w.q_norm, cfg.rms_norm_eps)
-        k = layers.gemma_rms_norm(F.linear(x, w.k).view(n, cfg.num_kv_heads, cfg.head_dim), w.k_norm,
-                                  cfg.rms_norm_eps)
+        k = layers.gemma_rms_norm(F.linear(x, w.k).view(n, cfg.num_kv_heads, cfg.head_dim), w.k_norm, cfg.rms_norm_eps)
         v = F.linear(x, w.v).view(n, cfg.num_kv_heads, cfg.head_dim)
         q, k = layers.apply_partial_rope(q, cos, sin), layers.apply_partial_rope(k, cos, sin)
         ik = None
         if w.index is not None:
             ix, di = w.index, cfg.index_head_dim
-            iq = layers.gemma_rms_norm(F.linear(x, ix["q_proj"]).view(n, cfg.index_heads, di), ix["q_norm"],
-                                       cfg.rms_norm_eps)
+            iq = layers.gemma_rms_norm(
+                F.linear(x, ix["q_proj"]).view(n, cfg.index_heads, di), ix["q_norm"], cfg.rms_norm_eps
+            )
             ik = layers.gemma_rms_norm(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], cfg.rms_norm_eps)
             iq, ik = layers.apply_partial_rope(iq, cos, sin), layers.apply_partial_rope(ik, cos, sin)[:, 0]
         cache.write(i, step.pages, step.slots, k, v, ik)
         if ik is not None:
-            selection = step.attention.select(iq, cache.index_k[i], step.paging, step.positions,
-                                              topk=cfg.index_topk_blocks, init_blocks=cfg.index_init_blocks,
-                                              local_blocks=cfg.index_local_blocks)
+            selection = step.attention.select(
+                iq,
+                cache.index_k[i],
+                step.paging,
+                step.positions,
+                topk=cfg.index_topk_blocks,
+                init_blocks=cfg.index_init_blocks,
+                local_blocks=cfg.index_local_blocks,
+            )
         else:
             selection = step.dense
         out = step.attention.attend(q, cache.k[i], cache.v[i], step.paging, selection)  # [n, H, D]
@@ -129,4 +162,5 @@ class M3TextModel:
         mix = layers.mix_gathered_experts if gathered else layers.mix_experts
         routed = mix(x, weights, chosen, m["w1"], m["w3"], m["w2"], **kw)
         return routed * cfg.routed_scaling_factor + layers.gated_mlp(
-            x, m["shared_gate"], m["shared_up"], m["shared_down"], **kw)
+            x, m["shared_gate"], m["shared_up"], m["shared_down"], **kw
+        )

@@ -33,12 +33,14 @@ class ChatTemplate:
             raise PromptError(f"{name} is not a valid Jinja template: {err}") from err
         self.name = name
 
-    def render(self, messages: list[dict], *, tools: list[dict] | None = None,
-               add_generation_prompt: bool = True, **options) -> str:
+    def render(
+        self, messages: list[dict], *, tools: list[dict] | None = None, add_generation_prompt: bool = True, **options
+    ) -> str:
         """The prompt text; `options` (e.g. a thinking switch) reach the template as variables."""
         try:
-            return self._template.render(messages=messages, tools=tools,
-                                         add_generation_prompt=add_generation_prompt, **options)
+            return self._template.render(
+                messages=messages, tools=tools, add_generation_prompt=add_generation_prompt, **options
+            )
         except TemplateError as err:  # SecurityError included: the sandbox refused something
             raise PromptError(f"{self.name} failed to render: {err}") from err
 

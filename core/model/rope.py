@@ -53,9 +53,13 @@ def inv_freq(rope: Rope) -> torch.Tensor:
 
 def _correction_range(rope: Rope) -> tuple[float, float]:
     """The dims between `beta_fast` and `beta_slow` rotations over the original context (YaRN)."""
+
     def dim_of(rotations: float) -> float:
-        return (rope.dims * math.log(rope.original_max_position_embeddings / (rotations * 2 * math.pi))
-                / (2 * math.log(rope.theta)))
+        return (
+            rope.dims
+            * math.log(rope.original_max_position_embeddings / (rotations * 2 * math.pi))
+            / (2 * math.log(rope.theta))
+        )
 
     low, high = dim_of(rope.beta_fast), dim_of(rope.beta_slow)
     if rope.truncate:

@@ -15,10 +15,14 @@ import torch
 class Sampling(Protocol):
     """What `sample` reads (core.engine.options.SamplingParams, resolved: every field set)."""
 
-    temperature: float | None
-    top_k: int | None
-    top_p: float | None
-    seed: int | None
+    @property
+    def temperature(self) -> float | None: ...
+    @property
+    def top_k(self) -> int | None: ...
+    @property
+    def top_p(self) -> float | None: ...
+    @property
+    def seed(self) -> int | None: ...
 
 
 def sample(logits: torch.Tensor, params: Sampling | None, generator: torch.Generator | None = None) -> int:

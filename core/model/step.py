@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .attention import Paging
+from .attention import AttentionBackend, Paging
 
 
 @dataclass
@@ -23,5 +23,5 @@ class Step:
     pages: torch.Tensor  # int64 [n]: the cache page of each new token
     slots: torch.Tensor  # int64 [n]: its slot in that page
     dense: torch.Tensor  # int32 [Hkv, n, k]: every visible block, the selection of dense layers
-    attention: object  # the backend (select / attend)
+    attention: AttentionBackend  # the backend (select / attend)
     gathered_experts: bool = False  # MoE by gathering the chosen experts' weights: no host sync

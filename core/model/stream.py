@@ -16,6 +16,7 @@ from core.events import MalformedToolCall, ReasoningDelta, TextDelta, ToolCall
 PREFIX = "]<]minimax[>["
 THINK_OPEN, THINK_CLOSE = "<mm:think>", "</mm:think>"
 CALL_OPEN, CALL_CLOSE = PREFIX + "<tool_call>", PREFIX + "</tool_call>"
+_CLOSERS = {"think": THINK_CLOSE, "call": CALL_CLOSE}  # the tag that ends each non-text mode
 _P = "(?:" + re.escape(PREFIX) + ")?"  # inside a call, the prefix is tolerated missing on any tag
 _INVOKE = re.compile(_P + r'<invoke name="([^"]+)">(.*?)' + _P + r"</invoke>", re.S)
 _PARAM = re.compile(_P + r"<([A-Za-z_][\w.-]*)>(.*?)" + _P + r"</\1>", re.S)
@@ -42,17 +43,16 @@ class StreamParser:
         self._buf += text
         events = []
         while True:
-            closer = {"text": None, "think": THINK_CLOSE, "call": CALL_CLOSE}[self._mode]
-            openers = [THINK_OPEN, CALL_OPEN] if self._mode == "text" else [closer]
+            openers = [THINK_OPEN, CALL_OPEN] if self._mode == "text" else [_CLOSERS[self._mode]]
             hits = [(self._buf.find(t), t) for t in openers if t in self._buf]
             if not hits:
                 keep = 0 if final else self._partial_tag_len(openers)
                 events += self._emit(self._buf[: len(self._buf) - keep], final=final)
-                self._buf = self._buf[len(self._buf) - keep:]
+                self._buf = self._buf[len(self._buf) - keep :]
                 return events
             at, tag = min(hits)
             events += self._emit(self._buf[:at], final=True)
-            self._buf = self._buf[at + len(tag):]
+            self._buf = self._buf[at + len(tag) :]
             self._mode = {THINK_OPEN: "think", CALL_OPEN: "call"}.get(tag, "text")
 
     def _partial_tag_len(self, tags: list[str]) -> int:

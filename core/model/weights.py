@@ -46,7 +46,7 @@ class _Reader:
     def stacked(self, names: list[str]) -> torch.Tensor:
         first = self.ckpt.tensors[TEXT + names[0]].shape
         out = torch.empty((len(names), *first), dtype=self.dtype, device=self.device)  # [E, ...]
-        for slot, name in zip(out, names):
+        for slot, name in zip(out, names, strict=True):
             self.ckpt.read_into(TEXT + name, slot)
         self.bytes += self.ckpt.nbytes([TEXT + n for n in names])
         return out
@@ -60,21 +60,39 @@ def _layer(read: _Reader, cfg: M3Config, i: int) -> LayerWeights:
         index = {n: read(a + f"index_{n}.weight") for n in ("q_proj", "k_proj", "q_norm", "k_norm")}
     if cfg.mlp_layer_types[i] == MOE_MLP:
         m = p + "block_sparse_moe."
-        mlp = {"router": read(m + "gate.weight"), "bias": read(m + "e_score_correction_bias"),
-               **{w: read.stacked([f"{m}experts.{e}.{w}.weight" for e in range(cfg.num_experts)])
-                  for w in ("w1", "w3", "w2")},
-               **{f"shared_{n}": read(f"{m}shared_experts.{n}_proj.weight") for n in ("gate", "up", "down")}}
+        mlp = {
+            "router": read(m + "gate.weight"),
+            "bias": read(m + "e_score_correction_bias"),
+            **{
+                w: read.stacked([f"{m}experts.{e}.{w}.weight" for e in range(cfg.num_experts)])
+                for w in ("w1", "w3", "w2")
+            },
+            **{f"shared_{n}": read(f"{m}shared_experts.{n}_proj.weight") for n in ("gate", "up", "down")},
+        }
     else:
         mlp = {n: read(f"{p}mlp.{n}_proj.weight") for n in ("gate", "up", "down")}
     return LayerWeights(
-        input_norm=read(p + "input_layernorm.weight"), post_norm=read(p + "post_attention_layernorm.weight"),
-        q=read(a + "q_proj.weight"), k=read(a + "k_proj.weight"), v=read(a + "v_proj.weight"),
-        o=read(a + "o_proj.weight"), q_norm=read(a + "q_norm.weight"), k_norm=read(a + "k_norm.weight"),
-        index=index, mlp=mlp)
+        input_norm=read(p + "input_layernorm.weight"),
+        post_norm=read(p + "post_attention_layernorm.weight"),
+        q=read(a + "q_proj.weight"),
+        k=read(a + "k_proj.weight"),
+        v=read(a + "v_proj.weight"),
+        o=read(a + "o_proj.weight"),
+        q_norm=read(a + "q_norm.weight"),
+        k_norm=read(a + "k_norm.weight"),
+        index=index,
+        mlp=mlp,
+    )
 
 
-def load_weights(ckpt: Checkpoint, cfg: M3Config, *, dtype: torch.dtype, device="cpu",
-                 on_progress: Callable[[LoadProgress], None] | None = None):
+def load_weights(
+    ckpt: Checkpoint,
+    cfg: M3Config,
+    *,
+    dtype: torch.dtype,
+    device="cpu",
+    on_progress: Callable[[LoadProgress], None] | None = None,
+):
     """(embed, final norm, lm_head, [LayerWeights]), read layer by layer onto `device`."""
     read = _Reader(ckpt, dtype, device)
     total_bytes = ckpt.nbytes([n for n in ckpt.tensors if n.startswith(TEXT)])

@@ -21,8 +21,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .sizes import (FACTOR, MERGE, PATCH, TEMPORAL, ImageBudget, MediaError, VideoBudget, check_frames,
-                    check_input_size, smart_resize)
+from .sizes import (
+    MERGE,
+    PATCH,
+    TEMPORAL,
+    ImageBudget,
+    VideoBudget,
+    check_frames,
+    check_input_size,
+    smart_resize,
+)
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from core.messages import IMAGE_MARK, VIDEO_MARK, ImagePart, VideoPart
 
-from .sizes import (FACTOR, TEMPORAL, ImageBudget, MediaError, VideoBudget, check_frames, check_input_size,
-                    smart_resize)
+from .sizes import FACTOR, TEMPORAL, ImageBudget, MediaError, VideoBudget, check_frames, check_input_size, smart_resize
 
 START, END = "]<]start of image[>[", "]<]end of image[>["
 _MARKS = re.compile(re.escape(IMAGE_MARK) + "|" + re.escape(VIDEO_MARK))
@@ -67,12 +66,14 @@ def expand(text: str, media: list[MediaLayout]) -> str:
     pieces, at = [], 0
     found = list(_MARKS.finditer(text))
     if len(found) != len(media):
-        raise MediaError(f"the rendered prompt has {len(found)} media markers for {len(media)} images and videos; "
-                         "the chat template must keep every message's text as given")
-    for match, m in zip(found, media):
+        raise MediaError(
+            f"the rendered prompt has {len(found)} media markers for {len(media)} images and videos; "
+            "the chat template must keep every message's text as given"
+        )
+    for match, m in zip(found, media, strict=True):
         if match.group() != (IMAGE_MARK if m.kind == "image" else VIDEO_MARK):
             raise MediaError("the chat template reordered images and videos")
-        pieces.append(text[at:match.start()])
+        pieces.append(text[at : match.start()])
         token = IMAGE_MARK if m.kind == "image" else VIDEO_MARK
         for ts in m.timestamps:
             stamp = f"]<]{ts:.1f} seconds[>[" if ts is not None else ""
@@ -84,7 +85,8 @@ def expand(text: str, media: list[MediaLayout]) -> str:
 
 def media_keys(ids: list[int], media: list[MediaLayout], image_id: int, video_id: int) -> list:
     """Cache keys of the prompt's tokens: the id for text, (digest, index) for a placeholder."""
-    keys, m, j = [], 0, 0
+    keys: list[int | tuple[str, int]] = []
+    m, j = 0, 0
     for token in ids:
         if token in (image_id, video_id):
             if m >= len(media):
@@ -96,7 +98,8 @@ def media_keys(ids: list[int], media: list[MediaLayout], image_id: int, video_id
         else:
             keys.append(token)
     if m != len(media):
-        raise MediaError("the tokenizer did not keep the image and video placeholders as single tokens; "
-                         "is tokenizer.json the one of this model?")
+        raise MediaError(
+            "the tokenizer did not keep the image and video placeholders as single tokens; "
+            "is tokenizer.json the one of this model?"
+        )
     return keys
-

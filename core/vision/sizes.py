@@ -41,8 +41,9 @@ def smart_resize(height: int, width: int, *, min_pixels: int, max_pixels: int) -
     if min(height, width) < 1:
         raise MediaError(f"an image of {width}x{height} pixels has no area")
     if max(height, width) / min(height, width) > MAX_ASPECT:
-        raise MediaError(f"a {width}x{height} image is more than {MAX_ASPECT} times longer than wide; "
-                         "crop it before sending")
+        raise MediaError(
+            f"a {width}x{height} image is more than {MAX_ASPECT} times longer than wide; crop it before sending"
+        )
     h_bar = round(height / FACTOR) * FACTOR
     w_bar = round(width / FACTOR) * FACTOR
     if h_bar * w_bar > max_pixels:
@@ -58,8 +59,10 @@ def smart_resize(height: int, width: int, *, min_pixels: int, max_pixels: int) -
 
 def check_input_size(height: int, width: int, limit: int) -> None:
     if height * width > limit:
-        raise MediaError(f"a {width}x{height} image has {height * width:,} pixels, more than the "
-                         f"{limit:,} accepted; downscale it first")
+        raise MediaError(
+            f"a {width}x{height} image has {height * width:,} pixels, more than the "
+            f"{limit:,} accepted; downscale it first"
+        )
 
 
 def check_frames(frames: int, budget: VideoBudget) -> None:

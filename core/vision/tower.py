@@ -54,29 +54,45 @@ def vision_config_from_dict(data: dict, text_hidden: int) -> VisionConfig:
             raise CheckpointError(f"config.json vision_config.{name} is {v[name]}; Spyglass supports {expected}")
     rope = v.get("rope_parameters") or {}
     return VisionConfig(
-        hidden_size=int(v.get("hidden_size", 1280)), intermediate_size=int(v.get("intermediate_size", 5120)),
-        num_layers=int(v.get("num_hidden_layers", 32)), num_heads=int(v.get("num_attention_heads", 16)),
-        layer_norm_eps=float(v.get("layer_norm_eps", 1e-5)), rope_theta=float(rope.get("rope_theta", 1e4)),
-        projector_hidden_size=int(data.get("projector_hidden_size", 6144)), text_hidden_size=text_hidden,
+        hidden_size=int(v.get("hidden_size", 1280)),
+        intermediate_size=int(v.get("intermediate_size", 5120)),
+        num_layers=int(v.get("num_hidden_layers", 32)),
+        num_heads=int(v.get("num_attention_heads", 16)),
+        layer_norm_eps=float(v.get("layer_norm_eps", 1e-5)),
+        rope_theta=float(rope.get("rope_theta", 1e4)),
+        projector_hidden_size=int(data.get("projector_hidden_size", 6144)),
+        text_hidden_size=text_hidden,
         image_token_id=int(data.get("image_token_index", data.get("image_token_id", 200025))),
-        video_token_id=int(data.get("video_token_index", data.get("video_token_id", 200026))))
+        video_token_id=int(data.get("video_token_index", data.get("video_token_id", 200026))),
+    )
 
 
 def expected_vision_tensors(c: VisionConfig) -> dict[str, tuple[int, ...]]:
     d, i, p = c.hidden_size, c.intermediate_size, c.projector_hidden_size
-    out = {VT + "embeddings.patch_embedding.weight": (d, 3, TEMPORAL, PATCH, PATCH),
-           VT + "pre_layrnorm.weight": (d,), VT + "pre_layrnorm.bias": (d,),
-           PROJ + "linear_1.weight": (p, d), PROJ + "linear_1.bias": (p,),
-           PROJ + "linear_2.weight": (c.text_hidden_size, p), PROJ + "linear_2.bias": (c.text_hidden_size,),
-           MERGE_MLP + "linear_1.weight": (p, c.text_hidden_size * MERGE * MERGE), MERGE_MLP + "linear_1.bias": (p,),
-           MERGE_MLP + "linear_2.weight": (c.text_hidden_size, p), MERGE_MLP + "linear_2.bias": (c.text_hidden_size,)}
+    out = {
+        VT + "embeddings.patch_embedding.weight": (d, 3, TEMPORAL, PATCH, PATCH),
+        VT + "pre_layrnorm.weight": (d,),
+        VT + "pre_layrnorm.bias": (d,),
+        PROJ + "linear_1.weight": (p, d),
+        PROJ + "linear_1.bias": (p,),
+        PROJ + "linear_2.weight": (c.text_hidden_size, p),
+        PROJ + "linear_2.bias": (c.text_hidden_size,),
+        MERGE_MLP + "linear_1.weight": (p, c.text_hidden_size * MERGE * MERGE),
+        MERGE_MLP + "linear_1.bias": (p,),
+        MERGE_MLP + "linear_2.weight": (c.text_hidden_size, p),
+        MERGE_MLP + "linear_2.bias": (c.text_hidden_size,),
+    }
     for n in range(c.num_layers):
         x = f"{VT}encoder.layers.{n}."
         out |= {x + f"{ln}.{w}": (d,) for ln in ("layer_norm1", "layer_norm2") for w in ("weight", "bias")}
         out |= {x + f"self_attn.{proj}.weight": (d, d) for proj in ("q_proj", "k_proj", "v_proj", "out_proj")}
         out |= {x + f"self_attn.{proj}.bias": (d,) for proj in ("q_proj", "k_proj", "v_proj", "out_proj")}
-        out |= {x + "mlp.fc1.weight": (i, d), x + "mlp.fc1.bias": (i,), x + "mlp.fc2.weight": (d, i),
-                x + "mlp.fc2.bias": (d,)}
+        out |= {
+            x + "mlp.fc1.weight": (i, d),
+            x + "mlp.fc1.bias": (i,),
+            x + "mlp.fc2.weight": (d, i),
+            x + "mlp.fc2.bias": (d,),
+        }
     return out
 
 
@@ -84,11 +100,13 @@ def check_vision_tensors(ckpt, c: VisionConfig) -> None:
     for name, shape in expected_vision_tensors(c).items():
         info = ckpt.tensors.get(name)
         if info is None:
-            raise CheckpointError(f"tensor {name} (shape {shape}) is missing from {ckpt.folder}: "
-                                  "the vision tower cannot load")
+            raise CheckpointError(
+                f"tensor {name} (shape {shape}) is missing from {ckpt.folder}: the vision tower cannot load"
+            )
         if tuple(info.shape) != shape:
-            raise CheckpointError(f"tensor {name} in {info.file.name} has shape {tuple(info.shape)}; "
-                                  f"config.json implies {shape}")
+            raise CheckpointError(
+                f"tensor {name} in {info.file.name} has shape {tuple(info.shape)}; config.json implies {shape}"
+            )
 
 
 def position_ids(grids) -> torch.Tensor:
@@ -115,7 +133,7 @@ class VisionTower:
         self.layers = []
         for n in range(cfg.num_layers):
             x = f"{VT}encoder.layers.{n}."
-            names = [k[len(x):] for k in expected_vision_tensors(cfg) if k.startswith(x)]
+            names = [k[len(x) :] for k in expected_vision_tensors(cfg) if k.startswith(x)]
             self.layers.append({k: t(x + k) for k in names})
         self.proj = {k: t(PROJ + k) for k in ("linear_1.weight", "linear_1.bias", "linear_2.weight", "linear_2.bias")}
         self.merge = {k: t(MERGE_MLP + k) for k in self.proj}
@@ -141,23 +159,28 @@ class VisionTower:
             h = F.layer_norm(x, (cfg.hidden_size,), w["layer_norm1.weight"], w["layer_norm1.bias"], cfg.layer_norm_eps)
             x = x + self._attention(h, w, cos, sin, lengths)
             h = F.layer_norm(x, (cfg.hidden_size,), w["layer_norm2.weight"], w["layer_norm2.bias"], cfg.layer_norm_eps)
-            x = x + F.linear(F.gelu(F.linear(h, w["mlp.fc1.weight"], w["mlp.fc1.bias"])),
-                             w["mlp.fc2.weight"], w["mlp.fc2.bias"])
+            x = x + F.linear(
+                F.gelu(F.linear(h, w["mlp.fc1.weight"], w["mlp.fc1.bias"])), w["mlp.fc2.weight"], w["mlp.fc2.bias"]
+            )
         p, m = self.proj, self.merge
-        y = F.linear(F.gelu(F.linear(x, p["linear_1.weight"], p["linear_1.bias"])), p["linear_2.weight"],
-                     p["linear_2.bias"])  # [N, text_hidden]
+        y = F.linear(
+            F.gelu(F.linear(x, p["linear_1.weight"], p["linear_1.bias"])), p["linear_2.weight"], p["linear_2.bias"]
+        )  # [N, text_hidden]
         y = y.reshape(y.shape[0] // (MERGE * MERGE), -1)  # [N/4, 4*text_hidden]: a 2x2 block per row
-        y = F.linear(F.gelu(F.linear(y, m["linear_1.weight"], m["linear_1.bias"])), m["linear_2.weight"],
-                     m["linear_2.bias"])
+        y = F.linear(
+            F.gelu(F.linear(y, m["linear_1.weight"], m["linear_1.bias"])), m["linear_2.weight"], m["linear_2.bias"]
+        )
         return list(torch.split(y, [mm.tokens for mm in media]))
 
     def _attention(self, x, w, cos, sin, lengths) -> torch.Tensor:
         n, heads, hd = x.shape[0], self.cfg.num_heads, self.cfg.head_dim
-        q, k, v = (F.linear(x, w[f"self_attn.{p}.weight"], w[f"self_attn.{p}.bias"]).view(n, heads, hd)
-                   for p in ("q_proj", "k_proj", "v_proj"))
+        q, k, v = (
+            F.linear(x, w[f"self_attn.{p}.weight"], w[f"self_attn.{p}.bias"]).view(n, heads, hd)
+            for p in ("q_proj", "k_proj", "v_proj")
+        )
         q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
         outs = []
-        for qs, ks, vs in zip(*(t.split(lengths) for t in (q, k, v))):  # attention within each segment
+        for qs, ks, vs in zip(*(t.split(lengths) for t in (q, k, v)), strict=True):  # attention within each segment
             o = F.scaled_dot_product_attention(qs.transpose(0, 1), ks.transpose(0, 1), vs.transpose(0, 1))
             outs.append(o.transpose(0, 1))  # [len, heads, hd]
         out = torch.cat(outs).reshape(n, -1)
@@ -168,5 +191,5 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     """3D rotary on the first `cos.shape[-1]` dims of `x [N, heads, hd]` (rotate-half)."""
     r = cos.shape[-1]
     rot, rest = x[..., :r], x[..., r:]
-    half = torch.cat((-rot[..., r // 2:], rot[..., : r // 2]), dim=-1)
+    half = torch.cat((-rot[..., r // 2 :], rot[..., : r // 2]), dim=-1)
     return torch.cat((rot * cos[:, None] + half * sin[:, None], rest), dim=-1)

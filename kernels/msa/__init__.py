@@ -22,8 +22,15 @@ from .scoring import launch_candidates, msa_block_scores
 from .topk import check_selection_params, launch_topk, msa_topk
 
 
-def check_shapes(*, head_dim: int, index_head_dim: int | None, block_size: int, topk: int,
-                 init_blocks: int = 0, local_blocks: int = 1) -> None:
+def check_shapes(
+    *,
+    head_dim: int,
+    index_head_dim: int | None,
+    block_size: int,
+    topk: int,
+    init_blocks: int = 0,
+    local_blocks: int = 1,
+) -> None:
     """Raise ValueError (naming the argument) unless the kernels can run a model of these sizes.
 
     The checks the launchers make on their tensors, made from the sizes alone so a caller can

@@ -9,6 +9,7 @@ exact and online, in fp32. When tokens near each other select similar blocks (re
 every query with at most k visible blocks, where MSA is dense causal attention) nearly every
 loaded page is used by every row.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,9 +20,17 @@ import triton
 import triton.language as tl
 
 from . import layout
-
-from .layout import FLOAT_DTYPES, check_batch, check_block_size, check_head_dim, check_tensor, fail
-from .layout import LOG2E, BatchInfo, interpreting
+from .layout import (
+    FLOAT_DTYPES,
+    LOG2E,
+    BatchInfo,
+    check_batch,
+    check_block_size,
+    check_head_dim,
+    check_tensor,
+    fail,
+    interpreting,
+)
 from .scoring import dot_precision
 
 SCHEDULES = ("tile", "kv_major")
@@ -30,12 +39,36 @@ log = logging.getLogger(__name__)
 
 @triton.jit
 def _prefill_attn_kernel(
-    q_ptr, k_ptr, v_ptr, bt_ptr, sel_ptr, cu_ptr, len_ptr, o_ptr,
-    stride_qt, stride_qh, stride_kp, stride_kh, stride_kb, stride_vp, stride_vh, stride_vb,
-    stride_bs, stride_sg, stride_st, stride_ot, stride_oh,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    bt_ptr,
+    sel_ptr,
+    cu_ptr,
+    len_ptr,
+    o_ptr,
+    stride_qt,
+    stride_qh,
+    stride_kp,
+    stride_kh,
+    stride_kb,
+    stride_vp,
+    stride_vh,
+    stride_vb,
+    stride_bs,
+    stride_sg,
+    stride_st,
+    stride_ot,
+    stride_oh,
     scale_log2,
-    G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, BT: tl.constexpr,
-    TOPK: tl.constexpr, K_P: tl.constexpr, DOT_PREC: tl.constexpr,
+    G: tl.constexpr,
+    G_P: tl.constexpr,
+    D: tl.constexpr,
+    BLOCK: tl.constexpr,
+    BT: tl.constexpr,
+    TOPK: tl.constexpr,
+    K_P: tl.constexpr,
+    DOT_PREC: tl.constexpr,
 ):
     tile = tl.program_id(0)
     kv = tl.program_id(1)
@@ -53,12 +86,16 @@ def _prefill_attn_kernel(
     row = (q0 + tok).to(tl.int64)
     d = tl.arange(0, D)
     # [R, D]
-    q = tl.load(q_ptr + row[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :],
-                mask=row_ok[:, None], other=0.0)
+    q = tl.load(
+        q_ptr + row[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :], mask=row_ok[:, None], other=0.0
+    )
     kk = tl.arange(0, K_P)
     # [R, K_P] each row's selected block ids
-    sel = tl.load(sel_ptr + kv.to(tl.int64) * stride_sg + row[:, None] * stride_st + kk[None, :],
-                  mask=row_ok[:, None] & (kk[None, :] < TOPK), other=-1)
+    sel = tl.load(
+        sel_ptr + kv.to(tl.int64) * stride_sg + row[:, None] * stride_st + kk[None, :],
+        mask=row_ok[:, None] & (kk[None, :] < TOPK),
+        other=-1,
+    )
 
     m_i = tl.full([BT * G_P], float("-inf"), tl.float32)
     l_i = tl.zeros([BT * G_P], tl.float32)
@@ -73,8 +110,11 @@ def _prefill_attn_kernel(
             live = j < seq_len
             page = tl.load(bt_row + b).to(tl.int64)
             # [BLOCK, D]
-            k = tl.load(k_ptr + page * stride_kp + kv * stride_kh + off[:, None] * stride_kb + d[None, :],
-                        mask=live[:, None], other=0.0)
+            k = tl.load(
+                k_ptr + page * stride_kp + kv * stride_kh + off[:, None] * stride_kb + d[None, :],
+                mask=live[:, None],
+                other=0.0,
+            )
             # [R, BLOCK]
             s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * scale_log2
             valid = (hit[:, None] > 0) & (j[None, :] <= pos[:, None])
@@ -85,13 +125,19 @@ def _prefill_attn_kernel(
             p = tl.exp2(s - m_use[:, None])
             l_i = l_i * alpha + tl.sum(p, axis=1)
             # [BLOCK, D]
-            v = tl.load(v_ptr + page * stride_vp + kv * stride_vh + off[:, None] * stride_vb + d[None, :],
-                        mask=live[:, None], other=0.0)
+            v = tl.load(
+                v_ptr + page * stride_vp + kv * stride_vh + off[:, None] * stride_vb + d[None, :],
+                mask=live[:, None],
+                other=0.0,
+            )
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC)
             m_i = m_new
     out = acc / tl.where(row_ok, l_i, 1.0)[:, None]
-    tl.store(o_ptr + row[:, None] * stride_ot + head[:, None] * stride_oh + d[None, :],
-             out.to(o_ptr.dtype.element_ty), mask=row_ok[:, None])
+    tl.store(
+        o_ptr + row[:, None] * stride_ot + head[:, None] * stride_oh + d[None, :],
+        out.to(o_ptr.dtype.element_ty),
+        mask=row_ok[:, None],
+    )
 
 
 def tokens_per_tile(group_p: int) -> int:
@@ -101,8 +147,9 @@ def tokens_per_tile(group_p: int) -> int:
     return max(1, rows // group_p)
 
 
-def launch_sparse_attention(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out,
-                            *, softmax_scale, max_q_len):
+def launch_sparse_attention(
+    q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out, *, softmax_scale, max_q_len
+):
     """Fill `out` `[T, H, D]`. Arguments are trusted."""
     n_heads, dim = q.shape[1], q.shape[2]
     n_kv, block = k_cache.shape[1], k_cache.shape[2]
@@ -114,13 +161,37 @@ def launch_sparse_attention(q, k_cache, v_cache, block_table, selection, cu_seql
     if grid[0] == 0:
         return out
     _prefill_attn_kernel[grid](
-        q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out,
-        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-        block_table.stride(0), selection.stride(0), selection.stride(1), out.stride(0), out.stride(1),
+        q,
+        k_cache,
+        v_cache,
+        block_table,
+        selection,
+        cu_seqlens_q,
+        seq_lens,
+        out,
+        q.stride(0),
+        q.stride(1),
+        k_cache.stride(0),
+        k_cache.stride(1),
+        k_cache.stride(2),
+        v_cache.stride(0),
+        v_cache.stride(1),
+        v_cache.stride(2),
+        block_table.stride(0),
+        selection.stride(0),
+        selection.stride(1),
+        out.stride(0),
+        out.stride(1),
         softmax_scale * LOG2E,
-        G=group, G_P=group_p, D=dim, BLOCK=block, BT=bt, TOPK=topk, K_P=triton.next_power_of_2(topk),
-        DOT_PREC=dot_precision(q.dtype), num_warps=4 if dim <= 64 else 8,
+        G=group,
+        G_P=group_p,
+        D=dim,
+        BLOCK=block,
+        BT=bt,
+        TOPK=topk,
+        K_P=triton.next_power_of_2(topk),
+        DOT_PREC=dot_precision(q.dtype),
+        num_warps=4 if dim <= 64 else 8,
     )
     return out
 
@@ -135,7 +206,10 @@ def check_attention_inputs(q, k_cache, v_cache, block_size):
     n_heads, dim = q.shape[1], q.shape[2]
     n_kv = k_cache.shape[1]
     if k_cache.shape[3] != dim:
-        fail(f"k_cache has head dim {k_cache.shape[3]} but q has {dim}; the caches are [pages, kv_heads, block, head_dim]")
+        fail(
+            f"k_cache has head dim {k_cache.shape[3]} but q has {dim}; "
+            "the caches are [pages, kv_heads, block, head_dim]"
+        )
     check_head_dim("head_dim", dim)
     if n_kv == 0 or n_heads % n_kv:
         fail(f"{n_heads} query heads do not divide into {n_kv} KV heads; GQA needs heads % kv_heads == 0")
@@ -159,12 +233,18 @@ def check_selection_tensor(selection: torch.Tensor, n_kv: int, total_q: int, dev
         fail(f"selection has shape {tuple(selection.shape)}; it must be [kv_heads={n_kv}, tokens={total_q}, k]")
 
 
-def check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection,
-                         block_size) -> BatchInfo:
+def check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection, block_size) -> BatchInfo:
     """Validate every argument of a sparse-attention call (prefill or decode)."""
     block = check_attention_inputs(q, k_cache, v_cache, block_size)
-    info = check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens,
-                       total_q=q.shape[0], block_size=block, num_pages=k_cache.shape[0], device=q.device)
+    info = check_batch(
+        block_table=block_table,
+        cu_seqlens_q=cu_seqlens_q,
+        seq_lens=seq_lens,
+        total_q=q.shape[0],
+        block_size=block,
+        num_pages=k_cache.shape[0],
+        device=q.device,
+    )
     check_selection_tensor(selection, k_cache.shape[1], q.shape[0], q.device)
     return info
 
@@ -197,8 +277,18 @@ def msa_sparse_attention(
     scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(q.shape[2])
     out = layout.new_buffer(q.shape, q.dtype, q.device)
     launch = prefill_launcher(info.max_blocks, selection.shape[2], schedule)
-    return launch(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out,
-                  softmax_scale=scale, max_q_len=info.max_q_len)
+    return launch(
+        q,
+        k_cache,
+        v_cache,
+        block_table,
+        selection,
+        cu_seqlens_q,
+        seq_lens,
+        out,
+        softmax_scale=scale,
+        max_q_len=info.max_q_len,
+    )
 
 
 def prefill_launcher(max_blocks: int, topk: int, schedule: str | None = None):

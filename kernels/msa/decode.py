@@ -22,15 +22,44 @@ from .layout import LOG2E, fail, interpreting, token_positions
 from .scoring import dot_precision
 
 
-
 @triton.jit
 def _decode_attn_kernel(
-    q_ptr, k_ptr, v_ptr, bt_ptr, sel_ptr, seq_ptr, pos_ptr, len_ptr, o_ptr, lse_ptr,
-    stride_qt, stride_qh, stride_kp, stride_kh, stride_kb, stride_vp, stride_vh, stride_vb,
-    stride_bs, stride_sg, stride_st, stride_ot, stride_oh, stride_os, stride_lt, stride_lh,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    bt_ptr,
+    sel_ptr,
+    seq_ptr,
+    pos_ptr,
+    len_ptr,
+    o_ptr,
+    lse_ptr,
+    stride_qt,
+    stride_qh,
+    stride_kp,
+    stride_kh,
+    stride_kb,
+    stride_vp,
+    stride_vh,
+    stride_vb,
+    stride_bs,
+    stride_sg,
+    stride_st,
+    stride_ot,
+    stride_oh,
+    stride_os,
+    stride_lt,
+    stride_lh,
     scale_log2,
-    G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, SLOTS: tl.constexpr,
-    TOPK: tl.constexpr, SLOTS_PER_SPLIT: tl.constexpr, NUM_SPLITS: tl.constexpr, DOT_PREC: tl.constexpr,
+    G: tl.constexpr,
+    G_P: tl.constexpr,
+    D: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SLOTS: tl.constexpr,
+    TOPK: tl.constexpr,
+    SLOTS_PER_SPLIT: tl.constexpr,
+    NUM_SPLITS: tl.constexpr,
+    DOT_PREC: tl.constexpr,
 ):
     tok = tl.program_id(0).to(tl.int64)
     kv = tl.program_id(1)
@@ -60,8 +89,11 @@ def _decode_attn_kernel(
         valid = (blk >= 0) & (j <= pos)
         page = tl.load(bt_row + blk, mask=valid, other=0).to(tl.int64)
         # [N, D]
-        k = tl.load(k_ptr + page[:, None] * stride_kp + kv * stride_kh + off[:, None] * stride_kb + d[None, :],
-                    mask=valid[:, None], other=0.0)
+        k = tl.load(
+            k_ptr + page[:, None] * stride_kp + kv * stride_kh + off[:, None] * stride_kb + d[None, :],
+            mask=valid[:, None],
+            other=0.0,
+        )
         # [G_P, N]
         s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * scale_log2
         s = tl.where(valid[None, :], s, float("-inf"))
@@ -71,8 +103,11 @@ def _decode_attn_kernel(
         p = tl.exp2(s - m_use[:, None])
         l_i = l_i * alpha + tl.sum(p, axis=1)
         # [N, D]
-        v = tl.load(v_ptr + page[:, None] * stride_vp + kv * stride_vh + off[:, None] * stride_vb + d[None, :],
-                    mask=valid[:, None], other=0.0)
+        v = tl.load(
+            v_ptr + page[:, None] * stride_vp + kv * stride_vh + off[:, None] * stride_vb + d[None, :],
+            mask=valid[:, None],
+            other=0.0,
+        )
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC)
         m_i = m_new
 
@@ -88,9 +123,21 @@ def _decode_attn_kernel(
 
 @triton.jit
 def _merge_splits_kernel(
-    part_ptr, lse_ptr, o_ptr, n_heads,
-    stride_pt, stride_ph, stride_ps, stride_lt, stride_lh, stride_ot, stride_oh,
-    NUM_SPLITS: tl.constexpr, S_P: tl.constexpr, D: tl.constexpr, HB: tl.constexpr,
+    part_ptr,
+    lse_ptr,
+    o_ptr,
+    n_heads,
+    stride_pt,
+    stride_ph,
+    stride_ps,
+    stride_lt,
+    stride_lh,
+    stride_ot,
+    stride_oh,
+    NUM_SPLITS: tl.constexpr,
+    S_P: tl.constexpr,
+    D: tl.constexpr,
+    HB: tl.constexpr,
 ):
     tok = tl.program_id(0).to(tl.int64)
     head = tl.program_id(1) * HB + tl.arange(0, HB)  # [HB]
@@ -106,8 +153,9 @@ def _merge_splits_kernel(
     part_off = tok * stride_pt + head[:, None, None] * stride_ph + sp[None, :, None] * stride_ps + d[None, None, :]
     part = tl.load(part_ptr + part_off, mask=live[:, :, None], other=0.0)
     o = tl.sum(w[:, :, None] * part, axis=1)  # [HB, D]
-    tl.store(o_ptr + tok * stride_ot + head[:, None] * stride_oh + d[None, :],
-             o.to(o_ptr.dtype.element_ty), mask=ok[:, None])
+    tl.store(
+        o_ptr + tok * stride_ot + head[:, None] * stride_oh + d[None, :], o.to(o_ptr.dtype.element_ty), mask=ok[:, None]
+    )
 
 
 def slots_per_iteration() -> int:
@@ -116,8 +164,9 @@ def slots_per_iteration() -> int:
     return 4 if interpreting() else 1
 
 
-def launch_decode_attention(q, k_cache, v_cache, block_table, selection, seq_ids, positions, seq_lens,
-                           out, *, softmax_scale, num_splits):
+def launch_decode_attention(
+    q, k_cache, v_cache, block_table, selection, seq_ids, positions, seq_lens, out, *, softmax_scale, num_splits
+):
     """Fill `out` `[T, H, D]`. Arguments are trusted."""
     total_q, n_heads, dim = q.shape
     n_kv, block = k_cache.shape[1], k_cache.shape[2]
@@ -135,23 +184,62 @@ def launch_decode_attention(q, k_cache, v_cache, block_table, selection, seq_ids
         lse = layout.new_buffer((total_q, n_heads, num_splits), torch.float32, q.device)
     stride_split = target.stride(2) if num_splits > 1 else 0
     _decode_attn_kernel[(total_q, n_kv, num_splits)](
-        q, k_cache, v_cache, block_table, selection, seq_ids, positions, seq_lens, target, lse,
-        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-        block_table.stride(0), selection.stride(0), selection.stride(1),
-        target.stride(0), target.stride(1), stride_split, lse.stride(0), lse.stride(1),
+        q,
+        k_cache,
+        v_cache,
+        block_table,
+        selection,
+        seq_ids,
+        positions,
+        seq_lens,
+        target,
+        lse,
+        q.stride(0),
+        q.stride(1),
+        k_cache.stride(0),
+        k_cache.stride(1),
+        k_cache.stride(2),
+        v_cache.stride(0),
+        v_cache.stride(1),
+        v_cache.stride(2),
+        block_table.stride(0),
+        selection.stride(0),
+        selection.stride(1),
+        target.stride(0),
+        target.stride(1),
+        stride_split,
+        lse.stride(0),
+        lse.stride(1),
         softmax_scale * LOG2E,
-        G=group, G_P=max(16, triton.next_power_of_2(group)), D=dim, BLOCK=block, SLOTS=slots,
-        TOPK=topk, SLOTS_PER_SPLIT=per_split, NUM_SPLITS=num_splits, DOT_PREC=dot_precision(q.dtype),
+        G=group,
+        G_P=max(16, triton.next_power_of_2(group)),
+        D=dim,
+        BLOCK=block,
+        SLOTS=slots,
+        TOPK=topk,
+        SLOTS_PER_SPLIT=per_split,
+        NUM_SPLITS=num_splits,
+        DOT_PREC=dot_precision(q.dtype),
         num_warps=4 if dim <= 64 else 8,
     )
     if num_splits > 1:
         heads_per_program = min(16, triton.next_power_of_2(n_heads))
         _merge_splits_kernel[(total_q, triton.cdiv(n_heads, heads_per_program))](
-            target, lse, out, n_heads,
-            target.stride(0), target.stride(1), target.stride(2), lse.stride(0), lse.stride(1),
-            out.stride(0), out.stride(1),
-            NUM_SPLITS=num_splits, S_P=triton.next_power_of_2(num_splits), D=dim, HB=heads_per_program,
+            target,
+            lse,
+            out,
+            n_heads,
+            target.stride(0),
+            target.stride(1),
+            target.stride(2),
+            lse.stride(0),
+            lse.stride(1),
+            out.stride(0),
+            out.stride(1),
+            NUM_SPLITS=num_splits,
+            S_P=triton.next_power_of_2(num_splits),
+            D=dim,
+            HB=heads_per_program,
         )
     return out
 
@@ -181,5 +269,16 @@ def msa_decode_attention(
     scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(q.shape[2])
     seq_ids, positions = token_positions(cu_seqlens_q, seq_lens, q.shape[0])
     out = layout.new_buffer(q.shape, q.dtype, q.device)
-    return launch_decode_attention(q, k_cache, v_cache, block_table, selection, seq_ids, positions, seq_lens,
-                                   out, softmax_scale=scale, num_splits=num_splits)
+    return launch_decode_attention(
+        q,
+        k_cache,
+        v_cache,
+        block_table,
+        selection,
+        seq_ids,
+        positions,
+        seq_lens,
+        out,
+        softmax_scale=scale,
+        num_splits=num_splits,
+    )

@@ -27,12 +27,40 @@ GPU_TILE = (64, 8, 4, 1)  # rows per tile, tiles per program (one page load), wa
 
 @triton.jit
 def _kv_major_attn_kernel(
-    q_ptr, k_ptr, v_ptr, sel_ptr, pos_ptr, seq_ptr, len_ptr, order_ptr, bucket_off_ptr, item_bucket_ptr,
-    item_start_ptr, n_items_ptr, part_ptr, lse_ptr,
-    stride_qt, stride_qh, stride_kp, stride_kh, stride_kb, stride_vp, stride_vh, stride_vb,
-    n_tokens, n_pages, scale_log2,
-    G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, MT: tl.constexpr,
-    NSUB: tl.constexpr, TOPK: tl.constexpr, DOT_PREC: tl.constexpr, STAGES: tl.constexpr,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    sel_ptr,
+    pos_ptr,
+    seq_ptr,
+    len_ptr,
+    order_ptr,
+    bucket_off_ptr,
+    item_bucket_ptr,
+    item_start_ptr,
+    n_items_ptr,
+    part_ptr,
+    lse_ptr,
+    stride_qt,
+    stride_qh,
+    stride_kp,
+    stride_kh,
+    stride_kb,
+    stride_vp,
+    stride_vh,
+    stride_vb,
+    n_tokens,
+    n_pages,
+    scale_log2,
+    G: tl.constexpr,
+    G_P: tl.constexpr,
+    D: tl.constexpr,
+    BLOCK: tl.constexpr,
+    MT: tl.constexpr,
+    NSUB: tl.constexpr,
+    TOPK: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    STAGES: tl.constexpr,
 ):
     item = tl.program_id(0)
     if item >= tl.load(n_items_ptr):
@@ -51,10 +79,16 @@ def _kv_major_attn_kernel(
     j = blk * BLOCK + off  # [BLOCK] absolute key positions
     key_ok = j < seq_len  # slots past the sequence's end may hold garbage
     # [BLOCK, D] loaded once, used by up to MT * NSUB query tokens
-    k = tl.load(k_ptr + page * stride_kp + kv * stride_kh + off[:, None] * stride_kb + d[None, :],
-                mask=key_ok[:, None], other=0.0)
-    v = tl.load(v_ptr + page * stride_vp + kv * stride_vh + off[:, None] * stride_vb + d[None, :],
-                mask=key_ok[:, None], other=0.0)
+    k = tl.load(
+        k_ptr + page * stride_kp + kv * stride_kh + off[:, None] * stride_kb + d[None, :],
+        mask=key_ok[:, None],
+        other=0.0,
+    )
+    v = tl.load(
+        v_ptr + page * stride_vp + kv * stride_vh + off[:, None] * stride_vb + d[None, :],
+        mask=key_ok[:, None],
+        other=0.0,
+    )
     r = tl.arange(0, MT * G_P)
     head = r % G_P
     for sub in tl.range(start, end, MT, num_stages=STAGES):
@@ -64,24 +98,37 @@ def _kv_major_attn_kernel(
         tok = (pair // TOPK) % n_tokens
         pos = tl.load(pos_ptr + tok, mask=row_ok, other=0)
         # [R, D]
-        q = tl.load(q_ptr + tok[:, None] * stride_qt + (kv * G + head)[:, None] * stride_qh + d[None, :],
-                    mask=row_ok[:, None], other=0.0)
+        q = tl.load(
+            q_ptr + tok[:, None] * stride_qt + (kv * G + head)[:, None] * stride_qh + d[None, :],
+            mask=row_ok[:, None],
+            other=0.0,
+        )
         # [R, BLOCK]
         s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * scale_log2
         s = tl.where(row_ok[:, None] & (j[None, :] <= pos[:, None]), s, float("-inf"))
         m = tl.where(row_ok, tl.max(s, axis=1), 0.0)  # a selected block always holds a visible key
         p = tl.exp2(s - m[:, None])
-        l = tl.where(row_ok, tl.sum(p, axis=1), 1.0)
-        o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / l[:, None]
+        row_sum = tl.where(row_ok, tl.sum(p, axis=1), 1.0)
+        o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / row_sum[:, None]
         out = pair * G + head  # partials are [pairs, G, D]
         tl.store(part_ptr + out[:, None] * D + d[None, :], o.to(part_ptr.dtype.element_ty), mask=row_ok[:, None])
-        tl.store(lse_ptr + out, m + tl.log2(l), mask=row_ok)
+        tl.store(lse_ptr + out, m + tl.log2(row_sum), mask=row_ok)
 
 
 @triton.jit
 def _merge_pairs_kernel(
-    part_ptr, lse_ptr, sel_ptr, o_ptr, n_tokens, stride_ot, stride_oh,
-    G: tl.constexpr, G_P: tl.constexpr, D: tl.constexpr, TOPK: tl.constexpr, K_P: tl.constexpr,
+    part_ptr,
+    lse_ptr,
+    sel_ptr,
+    o_ptr,
+    n_tokens,
+    stride_ot,
+    stride_oh,
+    G: tl.constexpr,
+    G_P: tl.constexpr,
+    D: tl.constexpr,
+    TOPK: tl.constexpr,
+    K_P: tl.constexpr,
 ):
     tok = tl.program_id(0).to(tl.int64)
     kv = tl.program_id(1)
@@ -100,8 +147,11 @@ def _merge_pairs_kernel(
     part = tl.load(part_ptr + ((first + slot) * G + head)[:, None] * D + d[None, :], mask=used[:, None], other=0.0)
     out = tl.sum(tl.reshape(part.to(tl.float32), (K_P, G_P, D)) * w[:, :, None], axis=0)  # [G_P, D]
     heads = tl.arange(0, G_P)
-    tl.store(o_ptr + tok * stride_ot + (kv * G + heads)[:, None] * stride_oh + d[None, :],
-             out.to(o_ptr.dtype.element_ty), mask=heads[:, None] < G)
+    tl.store(
+        o_ptr + tok * stride_ot + (kv * G + heads)[:, None] * stride_oh + d[None, :],
+        out.to(o_ptr.dtype.element_ty),
+        mask=heads[:, None] < G,
+    )
 
 
 def tokens_per_item(group_p: int) -> tuple[int, int]:
@@ -125,12 +175,19 @@ def _work_items(keys: torch.Tensor, n_buckets: int, mt: int):
     first_item = item_end[item_bucket] - items[item_bucket]
     item_start = bucket_off[item_bucket] + (item_ids - first_item) * mt
     n_items = item_end[-1:].to(torch.int32)
-    return (order, bucket_off.to(torch.int32), item_bucket.to(torch.int32), item_start.to(torch.int32),
-            n_items, max_items)
+    return (
+        order,
+        bucket_off.to(torch.int32),
+        item_bucket.to(torch.int32),
+        item_start.to(torch.int32),
+        n_items,
+        max_items,
+    )
 
 
-def launch_kv_major_attention(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out,
-                              *, softmax_scale, max_q_len):
+def launch_kv_major_attention(
+    q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens, out, *, softmax_scale, max_q_len
+):
     """Fill `out` `[T, H, D]` from `selection` `[Hkv, T, k]`. Arguments are trusted."""
     del max_q_len  # same signature as the token-tile launcher; pairs carry their own positions
     total_q, n_heads, dim = q.shape
@@ -148,21 +205,59 @@ def launch_kv_major_attention(q, k_cache, v_cache, block_table, selection, cu_se
         pages = block_table[seq_ids[a:b].long()[None, :, None], sel.clamp_min(0).long()]
         kv_of = torch.arange(n_kv, device=q.device)[:, None, None]
         keys = torch.where(sel >= 0, kv_of * n_pages + pages, n_kv * n_pages).flatten()
-        order, bucket_off, item_bucket, item_start, n_items, max_items = _work_items(keys, n_kv * n_pages,
-                                                                                     mt * n_sub)
+        order, bucket_off, item_bucket, item_start, n_items, max_items = _work_items(keys, n_kv * n_pages, mt * n_sub)
         part = layout.new_buffer((keys.numel(), group, dim), q.dtype, q.device)
         lse = layout.new_buffer((keys.numel(), group), torch.float32, q.device)
         _kv_major_attn_kernel[(max_items,)](
-            q[a:b], k_cache, v_cache, sel, positions[a:b], seq_ids[a:b], seq_lens, order, bucket_off,
-            item_bucket, item_start, n_items, part, lse,
-            q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-            v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-            b - a, n_pages, softmax_scale * LOG2E,
-            G=group, G_P=group_p, D=dim, BLOCK=block, MT=mt, NSUB=n_sub, TOPK=topk,
-            DOT_PREC=dot_precision(q.dtype), STAGES=GPU_TILE[3], num_warps=GPU_TILE[2],
+            q[a:b],
+            k_cache,
+            v_cache,
+            sel,
+            positions[a:b],
+            seq_ids[a:b],
+            seq_lens,
+            order,
+            bucket_off,
+            item_bucket,
+            item_start,
+            n_items,
+            part,
+            lse,
+            q.stride(0),
+            q.stride(1),
+            k_cache.stride(0),
+            k_cache.stride(1),
+            k_cache.stride(2),
+            v_cache.stride(0),
+            v_cache.stride(1),
+            v_cache.stride(2),
+            b - a,
+            n_pages,
+            softmax_scale * LOG2E,
+            G=group,
+            G_P=group_p,
+            D=dim,
+            BLOCK=block,
+            MT=mt,
+            NSUB=n_sub,
+            TOPK=topk,
+            DOT_PREC=dot_precision(q.dtype),
+            STAGES=GPU_TILE[3],
+            num_warps=GPU_TILE[2],
         )
         _merge_pairs_kernel[(b - a, n_kv)](
-            part, lse, sel, out[a:b], b - a, out.stride(0), out.stride(1),
-            G=group, G_P=group_p, D=dim, TOPK=topk, K_P=triton.next_power_of_2(topk), num_warps=8,
+            part,
+            lse,
+            sel,
+            out[a:b],
+            b - a,
+            out.stride(0),
+            out.stride(1),
+            G=group,
+            G_P=group_p,
+            D=dim,
+            TOPK=topk,
+            K_P=triton.next_power_of_2(topk),
+            num_warps=8,
         )
     return out

@@ -40,9 +40,7 @@ def token_positions(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token sequence id and absolute position, int32 `[T]` each, computed on the device."""
     q_lens = (cu_seqlens_q[1:] - cu_seqlens_q[:-1]).long()
-    seq_ids = torch.repeat_interleave(
-        torch.arange(q_lens.numel(), device=q_lens.device), q_lens, output_size=total_q
-    )
+    seq_ids = torch.repeat_interleave(torch.arange(q_lens.numel(), device=q_lens.device), q_lens, output_size=total_q)
     offset = (seq_lens.long() - q_lens - cu_seqlens_q[:-1].long())[seq_ids]
     positions = torch.arange(total_q, device=q_lens.device) + offset
     return seq_ids.to(torch.int32), positions.to(torch.int32)
@@ -116,19 +114,23 @@ def check_batch(
     lens = seq_lens.tolist()
     if cu[0] != 0 or cu[-1] != total_q:
         fail(f"cu_seqlens_q must start at 0 and end at the number of query tokens {total_q}; got {cu[0]}..{cu[-1]}")
-    q_lens = [b - a for a, b in zip(cu, cu[1:])]
-    for s, (q_len, seq_len) in enumerate(zip(q_lens, lens)):
+    q_lens = [b - a for a, b in zip(cu, cu[1:], strict=False)]
+    for s, (q_len, seq_len) in enumerate(zip(q_lens, lens, strict=True)):
         if q_len < 0:
             fail(f"cu_seqlens_q decreases at sequence {s}; it must be non-decreasing")
         if seq_len < q_len:
-            fail(f"sequence {s} has {q_len} new query tokens but seq_lens[{s}] = {seq_len}; "
-                 "seq_lens counts the cached prefix plus the new tokens")
+            fail(
+                f"sequence {s} has {q_len} new query tokens but seq_lens[{s}] = {seq_len}; "
+                "seq_lens counts the cached prefix plus the new tokens"
+            )
     blocks = [-(-n // block_size) for n in lens]
     max_blocks = max(blocks, default=0)
     if max_blocks > block_table.shape[1]:
         s = blocks.index(max_blocks)
-        fail(f"sequence {s} has {lens[s]} tokens = {max_blocks} blocks of {block_size}, but block_table "
-             f"has only {block_table.shape[1]} columns; widen the block table or shorten the sequence")
+        fail(
+            f"sequence {s} has {lens[s]} tokens = {max_blocks} blocks of {block_size}, but block_table "
+            f"has only {block_table.shape[1]} columns; widen the block table or shorten the sequence"
+        )
     used = torch.arange(block_table.shape[1], device=device)[None, :] < torch.tensor(blocks, device=device)[:, None]
     bad = used & ((block_table < 0) | (block_table >= num_pages))
     if bool(bad.any()):

@@ -16,7 +16,6 @@ import torch
 import triton
 
 from . import layout
-
 from .attention import check_attention_inputs, prefill_launcher
 from .decode import launch_decode_attention
 from .layout import FLOAT_DTYPES, check_batch, check_tensor, fail, token_positions
@@ -54,17 +53,34 @@ def msa_select(
     out = layout.new_buffer((n_heads, total_q, topk), torch.int32, iq.device)
     if FUSED_PREFILL_TOPK:
         cand_s, cand_i = launch_candidates(
-            iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, max_q_len=info.max_q_len,
-            max_blocks=info.max_blocks, blocks_per_split=max(1, info.max_blocks), topk=topk,
-            init_blocks=init_blocks, local_blocks=local_blocks,
+            iq,
+            index_k_cache,
+            block_table,
+            cu_seqlens_q,
+            seq_lens,
+            max_q_len=info.max_q_len,
+            max_blocks=info.max_blocks,
+            blocks_per_split=max(1, info.max_blocks),
+            topk=topk,
+            init_blocks=init_blocks,
+            local_blocks=local_blocks,
             tokens_per_tile=max(1, query_rows_per_tile() // triton.next_power_of_2(n_heads)),
         )
-        return launch_topk(cand_s, cand_i, positions, out, block_size=block, topk=topk,
-                           init_blocks=init_blocks, local_blocks=local_blocks)
+        return launch_topk(
+            cand_s,
+            cand_i,
+            positions,
+            out,
+            block_size=block,
+            topk=topk,
+            init_blocks=init_blocks,
+            local_blocks=local_blocks,
+        )
     scores = layout.new_buffer((n_heads, total_q, info.max_blocks), torch.float32, iq.device)
     launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, scores, max_q_len=info.max_q_len)
-    return launch_topk(scores, None, positions, out, block_size=block, topk=topk,
-                       init_blocks=init_blocks, local_blocks=local_blocks)
+    return launch_topk(
+        scores, None, positions, out, block_size=block, topk=topk, init_blocks=init_blocks, local_blocks=local_blocks
+    )
 
 
 def default_blocks_per_split(max_blocks: int, num_seqs: int) -> int:
@@ -95,21 +111,32 @@ def msa_decode_select(
     check_selection_params(topk, init_blocks, local_blocks)
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
     if info.max_q_len > MAX_DECODE_TOKENS:
-        fail(f"a sequence has {info.max_q_len} new tokens; decode takes at most {MAX_DECODE_TOKENS} per "
-             "sequence: use msa_select / msa_prefill for longer chunks")
+        fail(
+            f"a sequence has {info.max_q_len} new tokens; decode takes at most {MAX_DECODE_TOKENS} per "
+            "sequence: use msa_select / msa_prefill for longer chunks"
+        )
     if blocks_per_split is None:
         blocks_per_split = default_blocks_per_split(info.max_blocks, info.num_seqs)
     if blocks_per_split < 1:
         fail(f"blocks_per_split={blocks_per_split}; it must be >= 1")
     cand_s, cand_i = launch_candidates(
-        iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, max_q_len=info.max_q_len,
-        max_blocks=info.max_blocks, blocks_per_split=blocks_per_split,
-        topk=topk, init_blocks=init_blocks, local_blocks=local_blocks,
+        iq,
+        index_k_cache,
+        block_table,
+        cu_seqlens_q,
+        seq_lens,
+        max_q_len=info.max_q_len,
+        max_blocks=info.max_blocks,
+        blocks_per_split=blocks_per_split,
+        topk=topk,
+        init_blocks=init_blocks,
+        local_blocks=local_blocks,
     )
     _, positions = token_positions(cu_seqlens_q, seq_lens, iq.shape[0])
     out = layout.new_buffer((iq.shape[1], iq.shape[0], topk), torch.int32, iq.device)
-    return launch_topk(cand_s, cand_i, positions, out, block_size=block, topk=topk,
-                       init_blocks=init_blocks, local_blocks=local_blocks)
+    return launch_topk(
+        cand_s, cand_i, positions, out, block_size=block, topk=topk, init_blocks=init_blocks, local_blocks=local_blocks
+    )
 
 
 def _check_attend(q, iq, k_cache, v_cache, index_k_cache):
@@ -118,8 +145,10 @@ def _check_attend(q, iq, k_cache, v_cache, index_k_cache):
     if iq.shape[0] != q.shape[0]:
         fail(f"q has {q.shape[0]} tokens but iq has {iq.shape[0]}; pass the same packed tokens")
     if iq.shape[1] != k_cache.shape[1]:
-        fail(f"iq has {iq.shape[1]} index heads but the cache has {k_cache.shape[1]} KV heads; "
-             "MSA needs one index head per KV head")
+        fail(
+            f"iq has {iq.shape[1]} index heads but the cache has {k_cache.shape[1]} KV heads; "
+            "MSA needs one index head per KV head"
+        )
 
 
 def softmax_scale_or_default(scale: float | None, head_dim: int) -> float:
@@ -148,14 +177,38 @@ def msa_prefill(
     the new tokens. With at most `topk` visible blocks a query's output is dense causal attention.
     """
     _check_attend(q, iq, k_cache, v_cache, index_k_cache)
-    selection = msa_select(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens,
-                           topk=topk, init_blocks=init_blocks, local_blocks=local_blocks)
-    info = check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens, total_q=q.shape[0],
-                       block_size=k_cache.shape[2], num_pages=k_cache.shape[0], device=q.device)
+    selection = msa_select(
+        iq,
+        index_k_cache,
+        block_table,
+        cu_seqlens_q,
+        seq_lens,
+        topk=topk,
+        init_blocks=init_blocks,
+        local_blocks=local_blocks,
+    )
+    info = check_batch(
+        block_table=block_table,
+        cu_seqlens_q=cu_seqlens_q,
+        seq_lens=seq_lens,
+        total_q=q.shape[0],
+        block_size=k_cache.shape[2],
+        num_pages=k_cache.shape[0],
+        device=q.device,
+    )
     launch = prefill_launcher(info.max_blocks, topk, schedule)
-    out = launch(q, k_cache, v_cache, block_table, selection, cu_seqlens_q, seq_lens,
-                 layout.new_buffer(q.shape, q.dtype, q.device),
-                 softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]), max_q_len=info.max_q_len)
+    out = launch(
+        q,
+        k_cache,
+        v_cache,
+        block_table,
+        selection,
+        cu_seqlens_q,
+        seq_lens,
+        layout.new_buffer(q.shape, q.dtype, q.device),
+        softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]),
+        max_q_len=info.max_q_len,
+    )
     return out, selection
 
 
@@ -184,12 +237,29 @@ def msa_decode(
     _check_attend(q, iq, k_cache, v_cache, index_k_cache)
     if num_splits < 1:
         fail(f"num_splits={num_splits}; it must be >= 1")
-    selection = msa_decode_select(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, topk=topk,
-                                  init_blocks=init_blocks, local_blocks=local_blocks,
-                                  blocks_per_split=blocks_per_split)
+    selection = msa_decode_select(
+        iq,
+        index_k_cache,
+        block_table,
+        cu_seqlens_q,
+        seq_lens,
+        topk=topk,
+        init_blocks=init_blocks,
+        local_blocks=local_blocks,
+        blocks_per_split=blocks_per_split,
+    )
     seq_ids, positions = token_positions(cu_seqlens_q, seq_lens, q.shape[0])
-    out = launch_decode_attention(q, k_cache, v_cache, block_table, selection, seq_ids, positions, seq_lens,
-                                  layout.new_buffer(q.shape, q.dtype, q.device),
-                                  softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]),
-                                  num_splits=num_splits)
+    out = launch_decode_attention(
+        q,
+        k_cache,
+        v_cache,
+        block_table,
+        selection,
+        seq_ids,
+        positions,
+        seq_lens,
+        layout.new_buffer(q.shape, q.dtype, q.device),
+        softmax_scale=softmax_scale_or_default(softmax_scale, q.shape[2]),
+        num_splits=num_splits,
+    )
     return out, selection

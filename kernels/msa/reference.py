@@ -82,7 +82,9 @@ def topk_blocks(
     keyed = scores.float().masked_fill(~rankable, -math.inf)
     order = torch.sort(keyed, dim=-1, descending=True, stable=True).indices  # ties keep lower id
     n_rank = topk - init_blocks - local_blocks
-    ranked = order[..., :n_rank] if n_rank <= n_blocks else torch.nn.functional.pad(order, (0, n_rank - n_blocks), value=-1)
+    ranked = (
+        order[..., :n_rank] if n_rank <= n_blocks else torch.nn.functional.pad(order, (0, n_rank - n_blocks), value=-1)
+    )
     init = torch.arange(init_blocks, device=device).expand(n_heads, total_q, init_blocks)
     local = last - local_blocks + 1 + torch.arange(local_blocks, device=device)
     sparse_rows = torch.cat([init, ranked, local.expand(n_heads, total_q, local_blocks)], dim=-1)
@@ -150,8 +152,12 @@ def msa_attention(
     _, positions = token_positions(cu_seqlens_q, seq_lens, q.shape[0])
     scores = block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens)
     selection = topk_blocks(
-        scores, positions, topk=topk, block_size=k_cache.shape[2],
-        init_blocks=init_blocks, local_blocks=local_blocks,
+        scores,
+        positions,
+        topk=topk,
+        block_size=k_cache.shape[2],
+        init_blocks=init_blocks,
+        local_blocks=local_blocks,
     )
     out = sparse_attention(
         q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection, softmax_scale=softmax_scale

@@ -21,15 +21,26 @@ import triton
 import triton.language as tl
 
 from . import layout
-
-from .layout import FLOAT_DTYPES, check_batch, check_block_size, check_head_dim, check_tensor, fail
-from .layout import interpreting
+from .layout import FLOAT_DTYPES, check_batch, check_block_size, check_head_dim, check_tensor, fail, interpreting
 
 
 @triton.jit
 def _pool_page_group(
-    q, pos, ik_ptr, bt_row_ptr, b0, last_blk, seq_len, stride_kp, stride_kb, sm_scale,
-    R: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr, BPI: tl.constexpr, DOT_PREC: tl.constexpr,
+    q,
+    pos,
+    ik_ptr,
+    bt_row_ptr,
+    b0,
+    last_blk,
+    seq_len,
+    stride_kp,
+    stride_kb,
+    sm_scale,
+    R: tl.constexpr,
+    DI: tl.constexpr,
+    BLOCK: tl.constexpr,
+    BPI: tl.constexpr,
+    DOT_PREC: tl.constexpr,
     CAUSAL: tl.constexpr = True,
 ):
     """Block-max scores of `BPI` consecutive blocks starting at `b0`: `[R, BPI]`. Without
@@ -42,8 +53,9 @@ def _pool_page_group(
     page = tl.load(bt_row_ptr + blk, mask=live, other=0).to(tl.int64)
     d = tl.arange(0, DI)
     # [N, DI]
-    k = tl.load(ik_ptr + page[:, None] * stride_kp + off[:, None] * stride_kb + d[None, :],
-                mask=live[:, None], other=0.0)
+    k = tl.load(
+        ik_ptr + page[:, None] * stride_kp + off[:, None] * stride_kb + d[None, :], mask=live[:, None], other=0.0
+    )
     # [R, N]
     s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC)
     if CAUSAL:
@@ -61,11 +73,28 @@ def _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI: tl
 
 @triton.jit
 def _block_scores_kernel(
-    iq_ptr, ik_ptr, bt_ptr, cu_ptr, len_ptr, out_ptr,
-    stride_qt, stride_qh, stride_kp, stride_kb, stride_bs, stride_oh, stride_ot,
-    n_blocks_out, sm_scale,
-    HI: tl.constexpr, HI_P: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr,
-    BQ: tl.constexpr, BPI: tl.constexpr, DOT_PREC: tl.constexpr,
+    iq_ptr,
+    ik_ptr,
+    bt_ptr,
+    cu_ptr,
+    len_ptr,
+    out_ptr,
+    stride_qt,
+    stride_qh,
+    stride_kp,
+    stride_kb,
+    stride_bs,
+    stride_oh,
+    stride_ot,
+    n_blocks_out,
+    sm_scale,
+    HI: tl.constexpr,
+    HI_P: tl.constexpr,
+    DI: tl.constexpr,
+    BLOCK: tl.constexpr,
+    BQ: tl.constexpr,
+    BPI: tl.constexpr,
+    DOT_PREC: tl.constexpr,
 ):
     tile = tl.num_programs(0) - 1 - tl.program_id(0)  # the longest rows first
     seq = tl.program_id(1)
@@ -86,12 +115,43 @@ def _block_scores_kernel(
     bt_row = bt_ptr + seq.to(tl.int64) * stride_bs
     full_end = (seq_len - q_len + tile * BQ) // BLOCK // BPI * BPI  # groups wholly before the tile
     for b0 in range(0, full_end, BPI):
-        pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
-                                  sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC, CAUSAL=False)
+        pooled = _pool_page_group(
+            q,
+            pos,
+            ik_ptr,
+            bt_row,
+            b0,
+            last_blk,
+            seq_len,
+            stride_kp,
+            stride_kb,
+            sm_scale,
+            BQ * HI_P,
+            DI,
+            BLOCK,
+            BPI,
+            DOT_PREC,
+            CAUSAL=False,
+        )
         tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=row_ok[:, None])
     for b0 in range(full_end, last_blk + 1, BPI):
-        pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
-                                  sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC)
+        pooled = _pool_page_group(
+            q,
+            pos,
+            ik_ptr,
+            bt_row,
+            b0,
+            last_blk,
+            seq_len,
+            stride_kp,
+            stride_kb,
+            sm_scale,
+            BQ * HI_P,
+            DI,
+            BLOCK,
+            BPI,
+            DOT_PREC,
+        )
         ok = row_ok[:, None] & ((b0 + c) < n_blocks_out)[None, :]
         tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=ok)
     hidden = tl.full((BQ * HI_P, BPI), float("-inf"), tl.float32)
@@ -101,8 +161,20 @@ def _block_scores_kernel(
 
 
 @triton.jit
-def _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot,
-                  BPI: tl.constexpr, NR_P: tl.constexpr, INIT: tl.constexpr, LOCAL: tl.constexpr):
+def _insert_group(
+    top_s,
+    top_i,
+    pooled,
+    b0,
+    row_ok,
+    last,
+    blk_hi,
+    slot,
+    BPI: tl.constexpr,
+    NR_P: tl.constexpr,
+    INIT: tl.constexpr,
+    LOCAL: tl.constexpr,
+):
     """Offer `BPI` blocks from `b0` (scores `pooled [R, BPI]`) to each row's running top list.
     Blocks arrive in ascending id, so a tie never evicts; the evicted entry is the worst score
     with the highest id."""
@@ -121,11 +193,32 @@ def _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot,
 
 @triton.jit
 def _candidates_kernel(
-    iq_ptr, ik_ptr, bt_ptr, cu_ptr, len_ptr, cand_s_ptr, cand_i_ptr,
-    stride_qt, stride_qh, stride_kp, stride_kb, stride_bs, stride_ch, stride_ct,
-    blocks_per_split, sm_scale,
-    HI: tl.constexpr, HI_P: tl.constexpr, BQ: tl.constexpr, DI: tl.constexpr, BLOCK: tl.constexpr,
-    BPI: tl.constexpr, NRANK: tl.constexpr, NR_P: tl.constexpr, INIT: tl.constexpr, LOCAL: tl.constexpr,
+    iq_ptr,
+    ik_ptr,
+    bt_ptr,
+    cu_ptr,
+    len_ptr,
+    cand_s_ptr,
+    cand_i_ptr,
+    stride_qt,
+    stride_qh,
+    stride_kp,
+    stride_kb,
+    stride_bs,
+    stride_ch,
+    stride_ct,
+    blocks_per_split,
+    sm_scale,
+    HI: tl.constexpr,
+    HI_P: tl.constexpr,
+    BQ: tl.constexpr,
+    DI: tl.constexpr,
+    BLOCK: tl.constexpr,
+    BPI: tl.constexpr,
+    NRANK: tl.constexpr,
+    NR_P: tl.constexpr,
+    INIT: tl.constexpr,
+    LOCAL: tl.constexpr,
     DOT_PREC: tl.constexpr,
 ):
     split = tl.program_id(0)
@@ -155,12 +248,43 @@ def _candidates_kernel(
     top_s = tl.zeros([BQ * HI_P, NR_P], tl.float32) + tl.where(slot < NRANK, float("-inf"), float("inf"))
     top_i = tl.zeros([BQ * HI_P, NR_P], tl.int32) - 1
     for b0 in range(blk_lo, full_end, BPI):
-        pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
-                                  sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC, CAUSAL=False)
+        pooled = _pool_page_group(
+            q,
+            pos,
+            ik_ptr,
+            bt_row,
+            b0,
+            last_blk,
+            seq_len,
+            stride_kp,
+            stride_kb,
+            sm_scale,
+            BQ * HI_P,
+            DI,
+            BLOCK,
+            BPI,
+            DOT_PREC,
+            CAUSAL=False,
+        )
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
     for b0 in range(full_end, blk_hi, BPI):
-        pooled = _pool_page_group(q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb,
-                                  sm_scale, BQ * HI_P, DI, BLOCK, BPI, DOT_PREC)
+        pooled = _pool_page_group(
+            q,
+            pos,
+            ik_ptr,
+            bt_row,
+            b0,
+            last_blk,
+            seq_len,
+            stride_kp,
+            stride_kb,
+            sm_scale,
+            BQ * HI_P,
+            DI,
+            BLOCK,
+            BPI,
+            DOT_PREC,
+        )
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
     out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct
     out += split * NRANK + slot
@@ -200,19 +324,47 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
     if grid[0] == 0 or out.shape[2] == 0:
         return out
     _block_scores_kernel[grid](
-        iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out,
-        iq.stride(0), iq.stride(1), index_k_cache.stride(0), index_k_cache.stride(1),
-        block_table.stride(0), out.stride(0), out.stride(1),
-        out.shape[2], 1.0 / math.sqrt(dim),
-        HI=n_heads, HI_P=heads_p, DI=dim, BLOCK=block, BQ=bq, BPI=blocks_per_iteration(block),
-        DOT_PREC=dot_precision(iq.dtype), num_warps=SCORING_WARPS,
+        iq,
+        index_k_cache,
+        block_table,
+        cu_seqlens_q,
+        seq_lens,
+        out,
+        iq.stride(0),
+        iq.stride(1),
+        index_k_cache.stride(0),
+        index_k_cache.stride(1),
+        block_table.stride(0),
+        out.stride(0),
+        out.stride(1),
+        out.shape[2],
+        1.0 / math.sqrt(dim),
+        HI=n_heads,
+        HI_P=heads_p,
+        DI=dim,
+        BLOCK=block,
+        BQ=bq,
+        BPI=blocks_per_iteration(block),
+        DOT_PREC=dot_precision(iq.dtype),
+        num_warps=SCORING_WARPS,
     )
     return out
 
 
 def launch_candidates(
-    iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, *,
-    max_q_len, max_blocks, blocks_per_split, topk, init_blocks, local_blocks, tokens_per_tile=None,
+    iq,
+    index_k_cache,
+    block_table,
+    cu_seqlens_q,
+    seq_lens,
+    *,
+    max_q_len,
+    max_blocks,
+    blocks_per_split,
+    topk,
+    init_blocks,
+    local_blocks,
+    tokens_per_tile=None,
 ):
     """Per-split candidate lists `(scores fp32, ids int32)`, each `[Hi, T, n_splits * n_rank]`.
 
@@ -233,13 +385,34 @@ def launch_candidates(
     bq = tokens_per_tile or triton.next_power_of_2(max_q_len)
     bq = max(bq, 16 // min(heads_p, 16))  # tl.dot needs 16 rows
     _candidates_kernel[(n_splits, seq_lens.numel(), triton.cdiv(max(max_q_len, 1), bq))](
-        iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, cand_s, cand_i,
-        iq.stride(0), iq.stride(1), index_k_cache.stride(0), index_k_cache.stride(1),
-        block_table.stride(0), cand_s.stride(0), cand_s.stride(1),
-        per_split, 1.0 / math.sqrt(dim),
-        HI=n_heads, HI_P=heads_p, BQ=bq, DI=dim, BLOCK=block, BPI=bpi,
-        NRANK=n_rank, NR_P=triton.next_power_of_2(n_rank), INIT=init_blocks, LOCAL=local_blocks,
-        DOT_PREC=dot_precision(iq.dtype), num_warps=4 if bq * heads_p <= 128 else 8,
+        iq,
+        index_k_cache,
+        block_table,
+        cu_seqlens_q,
+        seq_lens,
+        cand_s,
+        cand_i,
+        iq.stride(0),
+        iq.stride(1),
+        index_k_cache.stride(0),
+        index_k_cache.stride(1),
+        block_table.stride(0),
+        cand_s.stride(0),
+        cand_s.stride(1),
+        per_split,
+        1.0 / math.sqrt(dim),
+        HI=n_heads,
+        HI_P=heads_p,
+        BQ=bq,
+        DI=dim,
+        BLOCK=block,
+        BPI=bpi,
+        NRANK=n_rank,
+        NR_P=triton.next_power_of_2(n_rank),
+        INIT=init_blocks,
+        LOCAL=local_blocks,
+        DOT_PREC=dot_precision(iq.dtype),
+        num_warps=4 if bq * heads_p <= 128 else 8,
     )
     return cand_s, cand_i
 
@@ -249,13 +422,21 @@ def check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, b
     check_tensor("iq", iq, rank=3, dtypes=FLOAT_DTYPES, device=iq.device)
     check_tensor("index_k_cache", index_k_cache, rank=3, dtypes=(iq.dtype,), device=iq.device)
     if index_k_cache.shape[2] != iq.shape[2]:
-        fail(f"index_k_cache has index dim {index_k_cache.shape[2]} but iq has {iq.shape[2]}; "
-             "the index-K cache is [pages, block, index_dim]")
+        fail(
+            f"index_k_cache has index dim {index_k_cache.shape[2]} but iq has {iq.shape[2]}; "
+            "the index-K cache is [pages, block, index_dim]"
+        )
     check_head_dim("index_dim", iq.shape[2])
     block = check_block_size(block_size, index_k_cache.shape[1], "index_k_cache")
-    info = check_batch(block_table=block_table, cu_seqlens_q=cu_seqlens_q, seq_lens=seq_lens,
-                       total_q=iq.shape[0], block_size=block, num_pages=index_k_cache.shape[0],
-                       device=iq.device)
+    info = check_batch(
+        block_table=block_table,
+        cu_seqlens_q=cu_seqlens_q,
+        seq_lens=seq_lens,
+        total_q=iq.shape[0],
+        block_size=block,
+        num_pages=index_k_cache.shape[0],
+        device=iq.device,
+    )
     return block, info
 
 
@@ -279,5 +460,4 @@ def msa_block_scores(
     """
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
     out = layout.new_buffer((iq.shape[1], iq.shape[0], info.max_blocks), torch.float32, iq.device)
-    return launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out,
-                               max_q_len=info.max_q_len)
+    return launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out, max_q_len=info.max_q_len)

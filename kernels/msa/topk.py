@@ -15,18 +15,30 @@ import triton
 import triton.language as tl
 
 from . import layout
-
 from .layout import check_tensor, fail, interpreting
 
 
 @triton.jit
 def _topk_kernel(
-    score_ptr, id_ptr, pos_ptr, out_ptr,
-    total_q, n_rows, n_cand,
-    stride_sh, stride_st,
-    stride_oh, stride_ot,
-    BLOCK: tl.constexpr, TOPK: tl.constexpr, INIT: tl.constexpr, LOCAL: tl.constexpr,
-    HAS_IDS: tl.constexpr, ROWS: tl.constexpr, N_P: tl.constexpr, K_P: tl.constexpr,
+    score_ptr,
+    id_ptr,
+    pos_ptr,
+    out_ptr,
+    total_q,
+    n_rows,
+    n_cand,
+    stride_sh,
+    stride_st,
+    stride_oh,
+    stride_ot,
+    BLOCK: tl.constexpr,
+    TOPK: tl.constexpr,
+    INIT: tl.constexpr,
+    LOCAL: tl.constexpr,
+    HAS_IDS: tl.constexpr,
+    ROWS: tl.constexpr,
+    N_P: tl.constexpr,
+    K_P: tl.constexpr,
 ):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)  # [R]; row = head * T + token
     row_ok = rows < n_rows
@@ -84,12 +96,25 @@ def launch_topk(
     rows = max(1, min(64, (4096 if interpreting() else 2048) // n_pad))  # long rows: one per program
     grid = (triton.cdiv(n_rows, rows),)
     _topk_kernel[grid](
-        scores, ids if ids is not None else scores, positions, out,
-        total_q, n_rows, n_cand,
-        scores.stride(0), scores.stride(1),
-        out.stride(0), out.stride(1),
-        BLOCK=block_size, TOPK=topk, INIT=init_blocks, LOCAL=local_blocks,
-        HAS_IDS=ids is not None, ROWS=rows, N_P=n_pad, K_P=triton.next_power_of_2(topk),
+        scores,
+        ids if ids is not None else scores,
+        positions,
+        out,
+        total_q,
+        n_rows,
+        n_cand,
+        scores.stride(0),
+        scores.stride(1),
+        out.stride(0),
+        out.stride(1),
+        BLOCK=block_size,
+        TOPK=topk,
+        INIT=init_blocks,
+        LOCAL=local_blocks,
+        HAS_IDS=ids is not None,
+        ROWS=rows,
+        N_P=n_pad,
+        K_P=triton.next_power_of_2(topk),
         num_warps=4 if rows * n_pad <= 4096 else 8,
     )
     return out
@@ -103,8 +128,7 @@ def check_selection_params(topk: int, init_blocks: int, local_blocks: int) -> No
     if init_blocks < 0:
         fail(f"init_blocks={init_blocks}; it must be >= 0 (M3 uses 0)")
     if init_blocks + local_blocks > topk:
-        fail(f"init_blocks + local_blocks = {init_blocks + local_blocks} exceeds topk={topk}; "
-             "lower them or raise topk")
+        fail(f"init_blocks + local_blocks = {init_blocks + local_blocks} exceeds topk={topk}; lower them or raise topk")
 
 
 def msa_topk(
@@ -134,10 +158,18 @@ def msa_topk(
         fail(f"block_size={block_size}; it must be a power of two")
     n_heads, total_q, n_blocks = block_scores.shape
     if total_q and int(positions.max()) // block_size >= n_blocks:
-        fail(f"a query at position {int(positions.max())} needs block {int(positions.max()) // block_size}, "
-             f"but block_scores has only {n_blocks} blocks")
+        fail(
+            f"a query at position {int(positions.max())} needs block {int(positions.max()) // block_size}, "
+            f"but block_scores has only {n_blocks} blocks"
+        )
     out = layout.new_buffer((n_heads, total_q, topk), torch.int32, block_scores.device)
     return launch_topk(
-        block_scores, None, positions, out,
-        block_size=block_size, topk=topk, init_blocks=init_blocks, local_blocks=local_blocks,
+        block_scores,
+        None,
+        positions,
+        out,
+        block_size=block_size,
+        topk=topk,
+        init_blocks=init_blocks,
+        local_blocks=local_blocks,
     )
