@@ -85,8 +85,8 @@ class Action:
         if self.kind not in KINDS:
             raise ValueError(f"action {self.kind!r} is unknown; use one of {', '.join(KINDS)}")
         if (self.point is None) == (self.kind in POINTED):
-            need = "needs" if self.kind in POINTED else "takes no"
-            raise ValueError(f"a {self.kind} action {need} a point")
+            need = "needs a point" if self.kind in POINTED else "takes no point"
+            raise ValueError(f"a {self.kind} action {need}")
         if (self.kind == "drag") != (self.end is not None):
             raise ValueError("a drag needs an end point, and only a drag has one")
         if self.kind == "type" and not self.text:

@@ -179,7 +179,7 @@ def test_tied_embeddings_as_transformers_reads_them():
         assert config_from_dict(data).tie_word_embeddings == MiniMaxM3VLConfig.from_dict(data).tie_word_embeddings
 
 
-def test_a_head_dim_the_kernels_lack_is_refused_at_load_when_triton_is_chosen():
+def test_a_head_dim_the_kernels_lack_is_refused_at_load_when_triton_is_chosen(device):
     """head_dim 24 is computable by the reference backend but not by the Triton kernels: choosing
     Triton for it fails at load with the field named, before any weight is read."""
     from core.model.attention import choose_attention
@@ -193,6 +193,6 @@ def test_a_head_dim_the_kernels_lack_is_refused_at_load_when_triton_is_chosen():
             raise AssertionError("weights were read before the config was checked")
 
     with pytest.raises(ConfigError, match=r"head_dim is 24; the kernels support head dims 16, 32, 64, 128 and 256"):
-        M3TextModel(cfg, Untouchable(), attention="triton")
+        M3TextModel(cfg, Untouchable(), attention="triton", device=device)
     with pytest.raises(ConfigError, match="index_block_size=24"):
-        choose_attention("cpu", "triton", cfg=config_from_dict({"text_config": tiny_text(index_block_size=24)}))
+        choose_attention(device, "triton", cfg=config_from_dict({"text_config": tiny_text(index_block_size=24)}))
