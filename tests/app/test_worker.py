@@ -1,12 +1,17 @@
-"""The engine worker on its QThread: batching, cancellation, failures, and a responsive UI."""
+"""The engine worker on its QThread: batching, cancellation, failures, and a responsive UI.
+
+A responsive UI is tested by what does not depend on the machine's load: no engine or ingestion
+work runs on the UI thread, and the UI thread's own CPU time per streamed batch stays small.
+Its wall-clock lateness is a benchmark (`benchmarks/ui_latency.py`), never a test.
+"""
 
 import threading
-from dataclasses import replace
 import time
+from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
+from core import ingest
 from core.engine import GenerateOptions
 from core.messages import Message
 
@@ -81,7 +86,7 @@ def test_stop_closes_the_engine_and_waits_for_the_thread(qtbot):
     engine = FakeEngine(tokens=10000, token_delay=0.001)
     thread, _ = start(qtbot, engine)
     thread.generate(HI, GenerateOptions(max_tokens=10000))
-    time.sleep(0.05)
+    qtbot.waitUntil(lambda: len(engine.received) == 1, timeout=5000)  # the reply is streaming
     assert thread.stop(timeout_ms=5000)
     assert engine.closed and not thread.thread.isRunning()
 
@@ -96,39 +101,68 @@ def ingest_like_job(stop: threading.Event) -> int:
     return rounds
 
 
-def test_event_loop_stays_responsive_while_streaming_2000_tokens_and_ingesting(make_window, settings, qtbot,
-                                                                              tmp_path):
-    """p99 of the UI thread's timer lateness under 50 ms, with the real window rendering the reply."""
+class ThreadNotingEngine(FakeEngine):
+    """A FakeEngine that notes the thread of every call doing engine work, token by token."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.threads: set[int] = set()
+
+    def load(self, on_progress=None) -> None:
+        self.threads.add(threading.get_ident())
+        super().load(on_progress)
+
+    def generate(self, messages, options=GenerateOptions()):
+        self.threads.add(threading.get_ident())
+        return super().generate(messages, options)
+
+    def _stream(self, messages, options):
+        for event in super()._stream(messages, options):
+            self.threads.add(threading.get_ident())
+            yield event
+
+
+def test_streaming_2000_tokens_while_ingesting_leaves_the_ui_thread_little_to_do(make_window, settings, qtbot,
+                                                                                   tmp_path, monkeypatch):
+    """Engine and ingestion work run off the UI thread; the UI thread spends < 20 ms CPU a batch.
+
+    CPU time of the UI thread (time.thread_time) counts only what it computes: waiting for events,
+    for the GIL or for a core on a busy machine is not counted, so the bound holds under load.
+    """
     from tests.app.files import make_pdf
 
-    window = make_window(FakeEngine(tokens=2000, token_delay=0.001), settings=replace(settings, max_tokens=4000))
+    ui = threading.get_ident()
+    engine = ThreadNotingEngine(tokens=2000, token_delay=0.001)
+    ingest_threads, real_ingest_path = set(), ingest.ingest_path
+
+    def noting_ingest_path(*args, **kwargs):
+        ingest_threads.add(threading.get_ident())
+        return real_ingest_path(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "ingest_path", noting_ingest_path)
+    window = make_window(engine, settings=replace(settings, max_tokens=4000))
     pdfs = [make_pdf(tmp_path / f"doc{i}.pdf", pages=[f"page {j} text" for j in range(8)]) for i in range(3)]
-    stop, jobs_done = threading.Event(), []
-    TaskRunner(window).run_task(lambda: ingest_like_job(stop), jobs_done.append, jobs_done.append)
+    stop, job_threads, jobs_done, batches = threading.Event(), set(), [], []
+
+    def job():
+        job_threads.add(threading.get_ident())
+        return ingest_like_job(stop)
+
+    window.engine.worker.sig_batch.connect(batches.append)
+    TaskRunner(window).run_task(job, jobs_done.append, jobs_done.append)
     window.attach_files([str(p) for p in pdfs])  # real ingestion jobs in the pool as well
-    lateness, clock, tick = [], QElapsedTimer(), 5
-    clock.start()
-    last = [clock.elapsed()]
-
-    def beat():
-        now = clock.elapsed()
-        lateness.append(now - last[0] - tick)
-        last[0] = now
-
-    timer = QTimer(interval=tick, timerType=Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(beat)
-    timer.start()
+    cpu = time.thread_time()
     try:
         window.session.send("stream a lot", [], "fake")
-        qtbot.waitUntil(lambda: not window.session.generating, timeout=30000)
+        qtbot.waitUntil(lambda: not window.session.generating, timeout=60000)
+        cpu = time.thread_time() - cpu
     finally:
-        timer.stop()
         stop.set()
-    qtbot.waitUntil(lambda: bool(jobs_done), timeout=5000)
+    qtbot.waitUntil(lambda: bool(jobs_done) and all(window.pending.values()), timeout=30000)
     reply = window.store.messages(window.store.conversations()[0].id)[-1]
     assert reply.status == "done" and reply.text.count("w") == 2000
-    assert len(lateness) > 100
-    p99 = float(np.percentile(lateness, 99))
-    print(f"event loop lateness: p50 {np.percentile(lateness, 50):.1f} ms, p99 {p99:.1f} ms, "
-          f"max {max(lateness)} ms over {len(lateness)} ticks")
-    assert p99 < 50
+    assert engine.threads and ingest_threads and job_threads and len(window.pending) == 3
+    assert ui not in engine.threads | ingest_threads | job_threads
+    per_batch = cpu / len(batches)
+    print(f"UI thread CPU: {cpu * 1000:.0f} ms over {len(batches)} batches, {per_batch * 1000:.2f} ms a batch")
+    assert per_batch < 0.020
