@@ -9,11 +9,10 @@ the UI's. Notes from preparing (a file gone or changed, parts left out) reach th
 
 from __future__ import annotations
 
-from functools import partial
-
 from PySide6.QtCore import QObject, Signal
 
-from core.chat import AttachmentCache, Conversation, prepare
+from core.chat import AttachmentCache, Conversation, Prepared, prepare_for
+from core.engine import Engine
 from core.engine import options_from_settings
 from core.history import HistoryStore, StoredMessage
 from core.settings import Settings
@@ -65,8 +64,11 @@ class ChatSession(QObject):
         self.sig_generating.emit(True)
         self.sig_conversation_changed.emit(turn.conversation_id)
         options = options_from_settings(self.settings)
-        build = partial(prepare, turn, self.cache, system_prompt=self.settings.system_prompt,
-                        reserve=options.max_tokens)
+        system, cache = self.settings.system_prompt, self.cache
+
+        def build(engine: Engine) -> Prepared:  # runs on the worker thread
+            return prepare_for(engine, turn, cache, system_prompt=system, reserve=options.max_tokens)
+
         self.request_id = self.engine.generate([], options, prepare=build)
 
     def stop(self) -> None:

@@ -6,8 +6,9 @@ reply. Streamed deltas are gathered and sent back in batches about every 30 ms, 
 cannot flood the event loop. Every exception in the worker becomes `sig_failed` with a message
 for the user. A cancel that arrives before its request starts is remembered by request id,
 because the engine clears its own flag when a generation begins. A request may carry a
-`prepare` function instead of messages: the worker calls it with the engine's `EngineInfo`
-(core.chat.prepare: re-reading earlier attachments and planning against this engine), so that
+`prepare` function instead of messages: the worker calls it with the engine (core.chat's
+`prepare_for`: re-reading earlier attachments and planning with this engine's context, media plan
+and token count), so that
 work too stays off the UI thread; its notes come back as `sig_notes`.
 """
 
@@ -27,7 +28,7 @@ from core.messages import Message
 BATCH_SECONDS = 0.03
 
 
-Preparer = Callable[[EngineInfo], Prepared]
+Preparer = Callable[[Engine], Prepared]
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class EngineWorker(QObject):
                 raise RuntimeError("no model is loaded; choose a model folder in Settings")
             messages = list(request.messages)
             if request.prepare is not None:
-                prepared = request.prepare(self.engine.info())
+                prepared = request.prepare(self.engine)
                 messages = list(prepared.messages)
                 if prepared.notes:
                     self.sig_notes.emit(ReplyNotes(rid, prepared.notes))

@@ -1,7 +1,7 @@
 """The conversation as every front end shares it, with no Qt (SPEC: Conversation)."""
 
 from .attachments import Attachment, AttachmentCache, estimate, file_digest, read_attachment
-from .conversation import STATUS, Conversation, Prepared, Turn, prepare
+from .conversation import STATUS, Conversation, Prepared, Turn, prepare, prepare_for, text_counter
 
 __all__ = [
     "STATUS",
@@ -13,5 +13,7 @@ __all__ = [
     "estimate",
     "file_digest",
     "prepare",
+    "prepare_for",
     "read_attachment",
+    "text_counter",
 ]

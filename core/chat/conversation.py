@@ -106,7 +106,7 @@ class Conversation:
         """Prepare, generate and persist in this thread; yields the engine's events. A prompt the
         engine refuses (too long, unreadable) is recorded as the reply's error and raised."""
         try:
-            prepared = prepare(turn, self.cache, engine.info(), system_prompt=system_prompt, reserve=options.max_tokens)
+            prepared = prepare_for(engine, turn, self.cache, system_prompt=system_prompt, reserve=options.max_tokens)
             if on_notes and prepared.notes:
                 on_notes(prepared.notes)
             stream = engine.generate(list(prepared.messages), options)
@@ -128,6 +128,23 @@ class Conversation:
         finally:  # a consumer that stops early (Ctrl-C, closed generator) leaves it cancelled
             finished = finished or Finished("cancelled")
             self.finish_reply(finished.reason, finished.error)
+
+
+def text_counter(engine: Engine) -> Callable[[str], int]:
+    """The engine's own token count of a piece of text: the count of a user message holding it,
+    less that of an empty one (the template's framing)."""
+    base = engine.count_tokens([Message.text("user", "")])
+    return lambda text: max(0, engine.count_tokens([Message.text("user", text)]) - base)
+
+
+def prepare_for(
+    engine: Engine, turn: Turn, cache: AttachmentCache, *, system_prompt: str = "", reserve: int = 0
+) -> Prepared:
+    """`prepare` against a loaded engine: its context, its media plan and its own text count.
+    Call it where the engine lives (the worker thread)."""
+    return prepare(
+        turn, cache, engine.info(), system_prompt=system_prompt, reserve=reserve, count_text=text_counter(engine)
+    )
 
 
 def prepare(

@@ -49,7 +49,6 @@ def main() -> None:
             replied = wait_for(lambda: not window.session.generating)
             messages = store.messages(store.conversations()[0].id) if store.conversations() else []
             window.close()
-            app.processEvents()
     print(json.dumps({"ready": ready, "attached": attached, "replied": replied,
                       "reply": messages[-1].text if messages else None,
                       "attachments": [a.kind for a in messages[0].attachments] if messages else [],

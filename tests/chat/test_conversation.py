@@ -32,6 +32,9 @@ class ScriptedEngine:
     def info(self):
         return self._info
 
+    def count_tokens(self, messages, options=None):
+        return sum(len(p.text.split()) + 1 for m in messages for p in m.parts if isinstance(p, TextPart))
+
     def generate(self, messages, options=None):
         self.asked.append(messages)
         return self._stream()
@@ -135,6 +138,18 @@ def test_a_turn_that_did_not_fit_is_kept_but_not_sent_again(store):
     list(chat.reply(engine, GenerateOptions(max_tokens=1), chat.send("short")))
     assert [[p.text for p in m.parts] for m in engine.asked[0]] == [["short"]]
     assert [m.text for m in store.messages(turn.conversation_id)][:1] == ["word " * 40]  # nothing lost
+
+
+def test_text_is_counted_by_the_engine_itself(store):
+    from core.chat import prepare_for, text_counter
+
+    engine = ScriptedEngine(info=EngineInfo("t", "t", 15, None))
+    assert text_counter(engine)("a b c d") == 4  # the engine's count less an empty message's
+    chat = Conversation(store)
+    turn = chat.send("x " * 20)  # 20 tokens for this engine; a len/4 guess would say 11
+    assert prepare(turn, chat.cache, engine.info()).messages  # the guess fits in 15
+    with pytest.raises(ContextTooLongError, match="15-token context"):
+        prepare_for(engine, turn, chat.cache)  # the engine's own count does not
 
 
 def test_an_in_memory_history_serves_a_terminal_chat():
