@@ -32,9 +32,9 @@ from core.model.m3 import M3TextModel
 from core.model.prompt import load_template, load_tokenizer
 from core.model.stream import THINK_OPEN
 from core.settings import Settings
-from core.vision.preprocess import ImageBudget, VideoBudget, preprocess_image, preprocess_video
+from core.vision.preprocess import preprocess_image, preprocess_video
 from core.vision.prompt import MediaLayout, expand, layout, media_keys
-from core.vision.sizes import M3MediaPlan
+from core.vision.sizes import ImageBudget, M3MediaPlan, VideoBudget
 from core.vision.tower import VisionTower, expected_vision_tensors, vision_config_from_dict
 
 from .options import GenerateOptions, SamplingParams

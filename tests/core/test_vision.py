@@ -11,7 +11,8 @@ from core.engine.msa import MsaEngine
 from core.messages import ImagePart, Message, Source, TextPart, VideoPart
 from core.model.cache import PagedCache, Sequence
 from core.engine.protocol import ContextTooLongError
-from core.vision.preprocess import ImageBudget, MediaError, preprocess_image, preprocess_video
+from core.vision.preprocess import ImageBudget, preprocess_image, preprocess_video
+from core.vision.sizes import MediaError
 
 
 RNG = np.random.default_rng(7)
