@@ -2,7 +2,9 @@
 # The runtime on the GPU machine: its tests on CUDA (text and vision), then the runtime benchmark
 # (SKIP_BENCH=1 runs only the tests; SKIP_TESTS=1 only the benchmark, for a rerun on a warm machine).
 # transformers >= 5.24 (the reference) is installed from wheels carried in ab/wheels when the
-# machine's own is older: the device has no network (pip download them here, see README).
+# machine's own is older: the device has no network. Fetch them here with `pip download --no-deps
+# --only-binary=:all: --python-version 3.12 --platform manylinux_2_17_x86_64 --platform any -d ab/wheels
+# transformers==5.24.0 pypdfium2==5.15.2 mss==10.2.0`.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -11,6 +13,9 @@ if [ -d ab/wheels ]; then
   python3 -m pip install -q --no-index --find-links ab/wheels "transformers==5.24.0" 2>&1 | tail -2 \
     || python3 -m pip install -q --break-system-packages --no-index --find-links ab/wheels "transformers==5.24.0" 2>&1 | tail -2
 fi
+# the ingest libraries the device image lacks (core.chat, and so the CLI, reads files through them)
+python3 -c "import pypdfium2, mss" 2>/dev/null || python3 -m pip install -q --no-deps --break-system-packages \
+  ab/wheels/pypdfium2-*.whl ab/wheels/mss-*.whl 2>&1 | tail -2
 # torchvision (the reference image processors need it), matching the machine's torch, when missing
 python3 -c "import torchvision" 2>/dev/null || python3 -m pip install -q --no-deps ab/wheels/torchvision-*.whl 2>&1 | tail -2
 python3 -c "import transformers, torchvision; print('transformers', transformers.__version__, 'torchvision', torchvision.__version__)"
