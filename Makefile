@@ -4,8 +4,17 @@ VENV ?= .venv
 # transformers image processors the vision tests compare against). On this kind of machine pip
 # takes both from local disk; override TORCH_SPEC for another build (versions or wheel paths).
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+# llama-cpp-python (the GGUF engine) is built from source once, as a portable CPU build, and the
+# wheel is kept in a wheelhouse outside the checkout, so later `make` runs and CI's fresh clones on
+# this machine reuse it (about 5 minutes the first time on 2 cores). The source distribution stays
+# beside it: the tests take llama.cpp's GGUF converter from it. For CUDA or Metal builds, see README.
+LLAMA_CPP_VERSION ?= 0.3.36
+WHEELHOUSE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spyglass/wheels
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+LLAMA_SDIST = $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
+export SPYGLASS_WHEELHOUSE := $(WHEELHOUSE)
 
-.PHONY: test test-gpu lint run clean system-deps
+.PHONY: test test-gpu lint run clean system-deps llama-wheel
 
 # Torch goes in first so that the pinned build wins over whatever `torch>=2.6` in
 # pyproject.toml would resolve to.
@@ -14,7 +23,19 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install $(TORCH_SPEC)
 	$(VENV)/bin/python -m pip install -e ".[dev]"
+	$(MAKE) llama-wheel
+	$(VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
+
+# The portable llama-cpp-python wheel, built only when the wheelhouse lacks it.
+llama-wheel:
+	@mkdir -p $(WHEELHOUSE)
+	@[ -f $(LLAMA_SDIST) ] || $(PYTHON) -m pip download --no-deps --no-binary :all: \
+		llama-cpp-python==$(LLAMA_CPP_VERSION) -d $(WHEELHOUSE)
+	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "building llama-cpp-python $(LLAMA_CPP_VERSION) (portable CPU build, about 5 minutes)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PYTHON) -m pip wheel --no-deps $(LLAMA_SDIST) -w $(WHEELHOUSE); }
 
 # Xvfb, Qt's X11 libraries and xdotool (packaging/system-deps.sh lists them; installs as root).
 system-deps:

@@ -58,12 +58,43 @@ class MsaSettings:
 
 
 @dataclass(frozen=True)
+class GgufSettings:
+    """A quantized GGUF model through llama.cpp (core/engine/gguf.py)."""
+
+    mmproj: str | None = field(
+        default=None,
+        metadata=_env("SPYGLASS_GGUF_MMPROJ", "vision projector file (default: an mmproj*.gguf beside the model)"),
+    )
+    gpu_layers: int = field(
+        default=-1,
+        metadata=_env("SPYGLASS_GGUF_GPU_LAYERS", "layers on the GPU: -1 all, 0 none (CPU builds ignore it)"),
+    )
+    threads: int | None = field(
+        default=None, metadata=_env("SPYGLASS_GGUF_THREADS", "CPU threads (default: llama.cpp's choice)")
+    )
+    flash_attn: bool | None = field(
+        default=None,
+        metadata=_env(
+            "SPYGLASS_GGUF_FLASH_ATTN", "flash attention (default: on; MiniMax-M3's sparse attention needs it)"
+        ),
+    )
+    mmap: bool = field(default=True, metadata=_env("SPYGLASS_GGUF_MMAP", "map the file instead of reading it"))
+    mlock: bool = field(default=False, metadata=_env("SPYGLASS_GGUF_MLOCK", "lock the weights in memory"))
+
+    def __post_init__(self) -> None:
+        if self.gpu_layers < -1:
+            raise ValueError(f"gguf.gpu_layers={self.gpu_layers}; use -1 for all, 0 for none, or a count")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"gguf.threads={self.threads}; it must be at least 1")
+
+
+@dataclass(frozen=True)
 class Settings:
     model_dir: str | None = field(default=None, metadata=_env("SPYGLASS_MODEL", "model folder to load at start"))
     engine: str = field(
         default="auto",
         metadata=_env(
-            "SPYGLASS_ENGINE", "backend: auto (chosen from the model folder) or msa; gguf and remote are coming"
+            "SPYGLASS_ENGINE", "backend: auto (chosen from the model location), msa or gguf; remote is coming"
         ),
     )
     context_tokens: int = field(
@@ -88,6 +119,7 @@ class Settings:
         default=None, metadata=_env("SPYGLASS_DATA_DIR", "where history is kept (default: the user data folder)")
     )
     msa: MsaSettings = MsaSettings()
+    gguf: GgufSettings = GgufSettings()
 
     def __post_init__(self) -> None:
         for name in ("context_tokens", "max_tokens"):
@@ -115,7 +147,8 @@ class Settings:
         return replace(self, **top)
 
 
-SECTION_TYPES = {"msa": MsaSettings}  # section name -> its dataclass; one per backend with settings of its own
+# section name -> its dataclass: one per backend with settings of its own
+SECTION_TYPES: dict[str, type] = {"msa": MsaSettings, "gguf": GgufSettings}
 
 
 def _all_fields() -> dict[str, Field]:
@@ -249,6 +282,7 @@ __all__ = [
     "ENV_VARS",
     "env_overrides",
     "FIELDS",
+    "GgufSettings",
     "MsaSettings",
     "Settings",
     "flat_values",

@@ -41,10 +41,10 @@ def test_auto_detection_and_forcing_log_why(tmp_path, caplog):
 
 
 def test_refusals_name_the_fix(tmp_path):
-    with pytest.raises(EngineError, match="engine backend 'llama' is unknown; choose one of auto, msa"):
+    with pytest.raises(EngineError, match="engine backend 'llama' is unknown; choose one of auto, msa, gguf"):
         open_engine(Settings(model_dir=str(tmp_path), engine="llama"))
-    with pytest.raises(EngineError, match="GGUF file \\(coming\\) backend is coming in a later release"):
-        open_engine(Settings(model_dir=str(tmp_path), engine="gguf"))
+    with pytest.raises(EngineError, match="Remote server \\(coming\\) backend is coming in a later release"):
+        open_engine(Settings(model_dir=str(tmp_path), engine="remote"))
     with pytest.raises(EngineError, match="no model is set"):
         open_engine(Settings())
     with pytest.raises(EngineError, match="does not exist"):

@@ -123,5 +123,13 @@ register(
         "msa", "MSA runtime (this computer)", "core.engine.msa:from_settings", _checkpoint_folder, requires=("torch",)
     )
 )
-register(Backend("gguf", "GGUF file (coming)", "core.engine.gguf:from_settings", coming=True))
+
+
+def _gguf(path: Path) -> str | None:
+    from .gguf import detect  # plain Python: it imports no llama.cpp
+
+    return detect(path)
+
+
+register(Backend("gguf", "GGUF file (llama.cpp)", "core.engine.gguf:from_settings", _gguf, requires=("llama_cpp",)))
 register(Backend("remote", "Remote server (coming)", "core.engine.remote:from_settings", coming=True))

@@ -1,22 +1,26 @@
 """Splitting a model's streamed text into events: answer text, reasoning, tool calls.
 
-Pure and incremental: `StreamParser.feed(text)` takes whatever the tokenizer decoded since the
-last call and returns the events that are certain so far; a possible tag cut across two chunks
-is held back until it is complete. Reasoning sits inside `<mm:think>…</mm:think>`; a tool call is
-`]<]minimax[>[<tool_call>` … `]<]minimax[>[</tool_call>` holding `<invoke name="NAME">` blocks of
-`<param>value</param>` pairs, every tag carrying the `]<]minimax[>[` prefix (MSA.md §7).
+Pure and incremental, with no torch (the GGUF engine's child uses it too): `StreamParser.feed(text)`
+takes whatever the tokenizer decoded since the last call and returns the events that are certain
+so far; a possible tag cut across two chunks is held back until it is complete. A `ReplyFormat`
+names a model family's tags. M3 (MSA.md §7): reasoning inside `<mm:think>…</mm:think>`; a tool
+call is `]<]minimax[>[<tool_call>` … `]<]minimax[>[</tool_call>` holding `<invoke name="NAME">`
+blocks of `<param>value</param>` pairs, every tag carrying the `]<]minimax[>[` prefix. Qwen and
+Hermes-style models: `<think>…</think>` and `<tool_call>{"name": …, "arguments": {…}}</tool_call>`.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from core.events import MalformedToolCall, ReasoningDelta, TextDelta, ToolCall
 
 PREFIX = "]<]minimax[>["
 THINK_OPEN, THINK_CLOSE = "<mm:think>", "</mm:think>"
 CALL_OPEN, CALL_CLOSE = PREFIX + "<tool_call>", PREFIX + "</tool_call>"
-_CLOSERS = {"think": THINK_CLOSE, "call": CALL_CLOSE}  # the tag that ends each non-text mode
 _P = "(?:" + re.escape(PREFIX) + ")?"  # inside a call, the prefix is tolerated missing on any tag
 _INVOKE = re.compile(_P + r'<invoke name="([^"]+)">(.*?)' + _P + r"</invoke>", re.S)
 _PARAM = re.compile(_P + r"<([A-Za-z_][\w.-]*)>(.*?)" + _P + r"</\1>", re.S)
@@ -33,17 +37,50 @@ def parse_tool_calls(body: str) -> list[ToolCall] | None:
     return calls or None
 
 
+def parse_json_tool_call(body: str) -> list[ToolCall] | None:
+    """A Hermes/Qwen call body: one JSON object with a string `name` and an object `arguments`."""
+    try:
+        call = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return None
+    arguments = call.get("arguments", {})
+    return [ToolCall(call["name"], arguments)] if isinstance(arguments, dict) else None
+
+
+@dataclass(frozen=True)
+class ReplyFormat:
+    think_open: str
+    think_close: str
+    call_open: str
+    call_close: str
+    parse_call: Callable[[str], list[ToolCall] | None]
+
+
+M3_FORMAT = ReplyFormat(THINK_OPEN, THINK_CLOSE, CALL_OPEN, CALL_CLOSE, parse_tool_calls)
+HERMES_FORMAT = ReplyFormat("<think>", "</think>", "<tool_call>", "</tool_call>", parse_json_tool_call)
+
+
+def reply_format(chat_template: str) -> ReplyFormat:
+    """The format a chat template speaks: M3's when it uses the `]<]minimax[>[` tags."""
+    return M3_FORMAT if PREFIX in chat_template else HERMES_FORMAT
+
+
 class StreamParser:
-    def __init__(self, *, reasoning: bool = False) -> None:
-        """`reasoning`: the prompt already opened `<mm:think>`, so the reply starts as reasoning."""
+    def __init__(self, *, reasoning: bool = False, fmt: ReplyFormat = M3_FORMAT) -> None:
+        """`reasoning`: the prompt already opened the think tag, so the reply starts as reasoning."""
         self._buf = ""
         self._mode = "think" if reasoning else "text"  # text | think | call
+        self.fmt = fmt
+        self._closers = {"think": fmt.think_close, "call": fmt.call_close}
 
     def feed(self, text: str, *, final: bool = False) -> list:
         self._buf += text
         events = []
         while True:
-            openers = [THINK_OPEN, CALL_OPEN] if self._mode == "text" else [_CLOSERS[self._mode]]
+            f = self.fmt
+            openers = [f.think_open, f.call_open] if self._mode == "text" else [self._closers[self._mode]]
             hits = [(self._buf.find(t), t) for t in openers if t in self._buf]
             if not hits:
                 keep = 0 if final else self._partial_tag_len(openers)
@@ -53,7 +90,7 @@ class StreamParser:
             at, tag = min(hits)
             events += self._emit(self._buf[:at], final=True)
             self._buf = self._buf[at + len(tag) :]
-            self._mode = {THINK_OPEN: "think", CALL_OPEN: "call"}.get(tag, "text")
+            self._mode = {f.think_open: "think", f.call_open: "call"}.get(tag, "text")
 
     def _partial_tag_len(self, tags: list[str]) -> int:
         """Length of the longest buffer suffix that could begin one of `tags`."""
@@ -69,6 +106,6 @@ class StreamParser:
         if self._mode == "call":
             if not final:
                 return []
-            calls = parse_tool_calls(text)
+            calls = self.fmt.parse_call(text.strip())
             return list(calls) if calls else [MalformedToolCall(text)]
         return [TextDelta(text)]

@@ -1,0 +1,265 @@
+"""A quantized GGUF model through llama.cpp (llama-cpp-python), behind the Engine protocol.
+
+llama.cpp aborts the whole process on some bad input, so the model lives in a supervised child
+(`gguf_child.py`, forked from the forkserver that ingestion also uses, which is safe from a
+threaded parent; `spawn` where there is none): a crash, an abort or a kill of the child becomes
+`Finished("error", …)` naming the file, the engine goes to `failed`, and the app keeps running; a
+new engine starts a fresh child. Before the child starts, the file is checked here: it must exist,
+begin with the GGUF magic, and fit in the memory that is free (both sizes are named). `cancel`
+sets an Event the child checks between tokens. Flash attention is on unless the settings say
+otherwise: MiniMax-M3's sparse attention runs only with it (without it llama.cpp silently runs
+dense attention and its logits leave the model's). Images and videos are not read yet: the
+engine reports no media plan, so the planner leaves them out and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from core.events import Event, Finished, LoadProgress
+from core.messages import Message
+from core.settings import GgufSettings, Settings
+
+from .gguf_child import ChildParams, main
+from .options import GenerateOptions
+from .protocol import ContextTooLongError, EngineError, EngineInfo
+
+log = logging.getLogger(__name__)
+MAGIC = b"GGUF"
+POLL_SECONDS = 0.1
+
+
+def from_settings(settings: Settings) -> GgufEngine:
+    """The registry's factory: the model location, the context and the `gguf` section."""
+    assert settings.model_dir is not None  # the registry chose this backend for a location
+    return GgufEngine(
+        Path(settings.model_dir).expanduser(), settings=settings.gguf, context_tokens=settings.context_tokens
+    )
+
+
+def is_projector(path: Path) -> bool:
+    return path.name.lower().startswith("mmproj")
+
+
+def find_model(location: Path) -> Path:
+    """The model file: `location` itself, or the one non-projector .gguf file in a folder."""
+    if location.is_file():
+        return location
+    if not location.is_dir():
+        raise EngineError(f"{location} does not exist")
+    found = sorted(p for p in location.glob("*.gguf") if not is_projector(p))
+    if len(found) != 1:
+        what = "no .gguf model" if not found else f"{len(found)} .gguf models ({', '.join(p.name for p in found)})"
+        raise EngineError(f"{location} holds {what}; choose the model file itself")
+    return found[0]
+
+
+def detect(location: Path) -> str | None:
+    """Why this backend can run `location` (the registry's detector), or None."""
+    if location.is_file() and location.suffix.lower() == ".gguf" and not is_projector(location):
+        return "a .gguf file"
+    if location.is_dir() and any(not is_projector(p) for p in location.glob("*.gguf")):
+        return "the folder holds a .gguf model"
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new process (Linux MemAvailable; elsewhere free pages)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_file(path: Path, *, free: int | None) -> None:
+    """Refuse, before llama.cpp sees it, a file that is not GGUF or does not fit in memory."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != MAGIC:
+        raise EngineError(f"{path} is not a GGUF file (it starts with {head!r}, not {MAGIC!r})")
+    size = path.stat().st_size
+    if free is not None and size > free:
+        raise EngineError(
+            f"{path} is {size / 1e9:.1f} GB but only {free / 1e9:.1f} GB of memory is free; close "
+            "other programs or choose a smaller (more quantized) model"
+        )
+
+
+class ChildGone(Exception):
+    """The llama.cpp process ended without answering."""
+
+
+class GgufEngine:
+    def __init__(self, location: str | Path, *, settings: GgufSettings = GgufSettings(), context_tokens: int = 4096):
+        self.location, self.settings, self.context_tokens = Path(location), settings, context_tokens
+        self.state: str = "idle"
+        self.error: str | None = None
+        self.path: Path | None = None
+        self._info: EngineInfo | None = None
+        self._proc: Any = None
+        self._conn: Any = None
+        self._cancel: Any = None
+
+    def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None:
+        if self.state != "idle":
+            raise EngineError(f"the engine is {self.state}; load it once, from idle")
+        self.state = "loading"
+        try:
+            self.path = find_model(self.location)
+            check_file(self.path, free=available_memory())
+            self._start()
+            self._wait_loaded(on_progress)
+        except (EngineError, OSError, ChildGone) as err:
+            self._stop()
+            self.state, self.error = "failed", str(err)
+            raise EngineError(str(err)) from None
+        self.state = "ready"
+        log.info("loaded %s in llama.cpp (pid %s)", self.path, self._proc.pid)
+
+    def _start(self) -> None:
+        assert self.path is not None
+        s = self.settings
+        params = ChildParams(
+            str(self.path),
+            self.context_tokens,
+            s.gpu_layers,
+            s.threads,
+            True if s.flash_attn is None else s.flash_attn,
+            s.mmap,
+            s.mlock,
+        )
+        ctx: Any = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        self._conn, child = ctx.Pipe()
+        self._cancel = ctx.Event()
+        self._proc = ctx.Process(
+            target=main, args=(child, self._cancel, params), name="spyglass-llama.cpp", daemon=True
+        )
+        self._proc.start()
+        child.close()
+
+    def _wait_loaded(self, on_progress: Callable[[LoadProgress], None] | None) -> None:
+        while True:
+            kind, payload = self._recv()
+            if kind == "progress" and on_progress:
+                on_progress(payload)
+            elif kind == "error":
+                raise EngineError(payload)
+            elif kind == "loaded":
+                assert self.path is not None
+                name = payload["name"] or self.path.stem
+                self._info = EngineInfo("gguf", name, payload["context"], None)
+                return
+
+    def _recv(self) -> tuple:
+        """The child's next message; `ChildGone` (naming the file and how it ended) if it died."""
+        while not self._conn.poll(POLL_SECONDS):
+            if not self._proc.is_alive() and not self._conn.poll():
+                raise ChildGone(self._death())
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError):
+            self._proc.join(1)
+            raise ChildGone(self._death()) from None
+
+    def _death(self) -> str:
+        code = self._proc.exitcode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
+        return f"llama.cpp stopped while running {self.path}: its process {how}"
+
+    def info(self) -> EngineInfo:
+        self._require_ready()
+        assert self._info is not None
+        return self._info
+
+    def count_tokens(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> int:
+        self._require_ready()
+        kind, payload = self._ask(("count", messages, options))
+        if kind != "count":
+            raise ValueError(payload)
+        return int(payload)
+
+    def generate(self, messages: list[Message], options: GenerateOptions = GenerateOptions()) -> Iterator[Event]:
+        """Events of the reply; `ContextTooLongError` (before any work) when the prompt does not fit."""
+        self._require_ready()
+        self._cancel.clear()
+        kind, payload = self._ask(("generate", messages, options))
+        if kind == "refused":
+            raise ContextTooLongError(payload)
+        if kind == "error":
+            raise ValueError(payload)
+        return self._stream()
+
+    def _ask(self, request: tuple) -> tuple:
+        try:
+            self._conn.send(request)
+            return self._recv()
+        except (ChildGone, OSError) as err:
+            self._fail(str(err))
+            raise EngineError(str(err)) from None
+
+    def _stream(self) -> Iterator[Event]:
+        while True:
+            try:
+                kind, payload = self._recv()
+            except ChildGone as err:
+                self._fail(str(err))
+                yield Finished("error", str(err))
+                return
+            if kind == "error":
+                yield Finished("error", payload)
+                return
+            yield payload
+            if isinstance(payload, Finished):
+                return
+
+    def _fail(self, message: str) -> None:
+        log.error("%s", message)
+        self.state, self.error = "failed", message
+        self._stop()
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def close(self) -> None:
+        self.cancel()  # a reply still streaming ends at its next token
+        if self._proc is not None and self._proc.is_alive():
+            with contextlib.suppress(OSError):
+                self._conn.send(("close",))
+        self._stop()
+        self.state = "closed"
+
+    def _stop(self) -> None:
+        """End the child (politely, then by force) and free its memory."""
+        if self._proc is not None:
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def _require_ready(self) -> None:
+        if self.state != "ready":
+            detail = f": {self.error}" if self.error else ""
+            raise EngineError(f"the engine is {self.state}{detail}; it must be loaded first")
+
+    def __enter__(self) -> GgufEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
