@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.engine import Backend, EngineError, backends, choose_backend, open_engine, register, unregister
-from core.settings import Settings
+from core.settings import MsaSettings, Settings
 
 from tests.echo_engine import ECHO, EchoEngine
 
@@ -57,3 +57,11 @@ def test_refusals_name_the_fix(tmp_path):
             open_engine(Settings(model_dir=str(tmp_path), engine="needy"))
     finally:
         unregister("needy")
+
+
+def test_a_big_checkpoint_without_a_gpu_points_at_the_gguf_route(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with open(tmp_path / "model-00001-of-00001.safetensors", "wb") as f:
+        f.truncate(9 * 10**9)  # sparse: no disk is used
+    with pytest.raises(EngineError, match="holds 9 GB of weights; without an NVIDIA GPU .* Use a quantized GGUF"):
+        open_engine(Settings(model_dir=str(tmp_path), msa=MsaSettings(device="cpu")))

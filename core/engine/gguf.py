@@ -93,9 +93,13 @@ def check_file(path: Path, *, free: int | None) -> None:
     size = path.stat().st_size
     if free is not None and size > free:
         raise EngineError(
-            f"{path} is {size / 1e9:.1f} GB but only {free / 1e9:.1f} GB of memory is free; close "
+            f"{path} is {_size(size)} but only {_size(free)} of memory is free; close "
             "other programs or choose a smaller (more quantized) model"
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n:,} bytes"
 
 
 class ChildGone(Exception):

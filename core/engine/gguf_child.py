@@ -185,7 +185,7 @@ def _shared_prefix(llm: Any, ids: list[int]) -> int:
 
 def _decode(llm: Any, tokens: list[int]) -> str:
     """The text of `tokens`, an unfinished UTF-8 character at the end left out until it completes."""
-    data = llm.detokenize(tokens)
+    data = llm.detokenize(tokens, special=True)  # tags such as <think> are special tokens: the parser needs them
     for cut in range(len(data), max(len(data) - 4, -1), -1):
         try:
             return data[:cut].decode("utf-8")

@@ -46,6 +46,7 @@ DEFAULT_CONTEXT = 32768
 
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+CPU_WEIGHTS_LIMIT = 8 * 10**9  # bytes of safetensors the CPU reference path is allowed to take on
 
 
 def default_device() -> torch.device:
@@ -55,15 +56,31 @@ def default_device() -> torch.device:
 def from_settings(settings: Settings) -> MsaEngine:
     """The registry's factory: the folder, the context and the `msa` section of `settings`."""
     assert settings.model_dir is not None  # the registry chose this backend for a folder
-    msa = settings.msa
+    msa, folder = settings.msa, Path(settings.model_dir).expanduser()
+    device = torch.device(msa.device) if msa.device else default_device()
+    check_fits_the_cpu(folder, device)
     return MsaEngine(
-        Path(settings.model_dir).expanduser(),
+        folder,
         device=msa.device,
         dtype=DTYPES[msa.dtype] if msa.dtype else None,
         context_tokens=settings.context_tokens,
         attention=msa.attention,
         decode_graph=msa.decode_graph,
     )
+
+
+def check_fits_the_cpu(folder: Path, device: torch.device, limit: int = CPU_WEIGHTS_LIMIT) -> None:
+    """Without an NVIDIA GPU the runtime computes in fp32 on the CPU: fine for small models, hopeless
+    for M3 itself. Past `limit` bytes of weights, say so and point at the GGUF route."""
+    if device.type == "cuda":
+        return
+    size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+    if size > limit:
+        raise EngineError(
+            f"{folder} holds {size / 1e9:.0f} GB of weights; without an NVIDIA GPU our runtime would compute them in "
+            "fp32 on the CPU, far too slowly. Use a quantized GGUF of the model instead (Settings: GGUF file, or "
+            "Get a model), which llama.cpp runs on the CPU, keeping MoE experts in memory"
+        )
 
 
 def generation_defaults(folder: Path) -> tuple[SamplingParams, tuple[int, ...]]:
