@@ -53,9 +53,10 @@ def byte_level_tokenizer():
     return tok
 
 
-def write_m3_folder(folder: Path) -> Path:
+def write_m3_folder(folder: Path, *, end: str = "[e~[") -> Path:
     """A tiny random M3 folder as transformers writes it, plus what the published checkpoint also
-    carries: the upstream MSA and MoE config keys, and the chat template in tokenizer_config.json."""
+    carries: the upstream MSA and MoE config keys, and the chat template in tokenizer_config.json.
+    `end` is the end-of-turn token (a benchmark picks one a random model never says)."""
     import torch
     from transformers import MiniMaxM3VLConfig
     from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3SparseForConditionalGeneration
@@ -68,11 +69,11 @@ def write_m3_folder(folder: Path) -> Path:
     MiniMaxM3SparseForConditionalGeneration(cfg).save_pretrained(folder)
     tok.save(str(folder / "tokenizer.json"))
     (folder / "chat_template.jinja").write_text(M3_TEMPLATE)
-    end = tok.token_to_id("[e~[")
-    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": end, "do_sample": False}))
+    end_id = tok.token_to_id(end)
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": end_id, "do_sample": False}))
     data = json.loads((folder / "config.json").read_text())
     text = data["text_config"]
-    text.update(eos_token_id=end, n_shared_experts=1, scoring_func="sigmoid",
+    text.update(eos_token_id=end_id, n_shared_experts=1, scoring_func="sigmoid",
                 moe_layer_freq=[0 if t == "dense" else 1 for t in text["mlp_layer_types"]],
                 sparse_attention_config={
                     "sparse_num_index_heads": text["index_n_heads"], "sparse_index_dim": text["index_head_dim"],
@@ -80,7 +81,7 @@ def write_m3_folder(folder: Path) -> Path:
                     "sparse_local_block": text["index_local_blocks"], "sparse_init_block": 0})
     (folder / "config.json").write_text(json.dumps(data, indent=1))
     (folder / "tokenizer_config.json").write_text(json.dumps({
-        "chat_template": M3_TEMPLATE, "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "[e~[",
+        "chat_template": M3_TEMPLATE, "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": end,
         "bos_token": "]~!b[", "add_bos_token": False}))
     return folder
 
