@@ -25,7 +25,6 @@ from core.models import (
     open_client,
     part_path,
 )
-
 from tests.models.server import FileServer
 
 CHUNK = 16 * 1024
