@@ -13,9 +13,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
@@ -24,6 +25,7 @@ from core import desktop
 from core.engine import Engine, EngineInfo, open_engine
 from core.history import HistoryStore
 from core.messages import ImagePart, Source
+from core.models import default_models_dir
 from core.settings import FIELDS, Settings, overridden_fields, save_settings, settings_path
 
 from app.attachments import Attachment, load_attachment, save_capture, with_estimate
@@ -33,6 +35,7 @@ from app.composer import Composer, local_files
 from app.conversation_list import ConversationList
 from app.images import to_pixels
 from app.model_status import HOW_TO_GET_A_MODEL, ModelStatus
+from app.models_dialog import LINK_GET_MODEL, LINK_OPEN_GGUF, ModelsDialog, gguf_file_dialog
 from app.screenshot_overlay import RegionPicker
 from app.session import ChatSession
 from app.settings_dialog import SettingsDialog
@@ -71,6 +74,7 @@ class MainWindow(QMainWindow):
         self.reading: dict[int, threading.Event] = {}  # cancel flags of ingestions in flight
         self._keys = itertools.count(1)
         self.viewers: list = []
+        self.models_dialog: ModelsDialog | None = None
         self._build()
         self.info: EngineInfo | None = None  # the loaded engine's context and media plan
         self.session = ChatSession(store, self.engine, self.chat, settings)
@@ -107,6 +111,8 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&Spyglass")
         for action in (new, settings):
             file_menu.addAction(action)
+        file_menu.addAction("Get a model…", self.open_models)
+        file_menu.addAction("Open a .gguf file…", self.open_gguf)
         file_menu.addAction("Quit", self.close)
 
     def _connect(self) -> None:
@@ -124,6 +130,7 @@ class MainWindow(QMainWindow):
         self.session.sig_conversation_changed.connect(self.conversations.refresh)
         self.session.sig_notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.chat.sig_citation.connect(self.open_citation)
+        self.chat.anchorClicked.connect(self._model_link)
         self.chat.sig_open_attachment.connect(
             lambda a: a.path and self._view(a.path, "pdf" if a.kind == "pdf" else "video", 1 if a.kind == "pdf" else 0))
 
@@ -168,6 +175,34 @@ class MainWindow(QMainWindow):
         self.session.update_settings(settings)
         if any(reload):
             self.load_model()
+
+    def open_models(self) -> ModelsDialog:
+        """The Get a model dialog (catalog downloads into the data folder's models/), window-modal, not blocking."""
+        if self.models_dialog is not None and self.models_dialog.isVisible():  # a download may be in flight there
+            self.models_dialog.raise_()
+            return self.models_dialog
+        self.models_dialog = ModelsDialog(default_models_dir(self.settings.data_dir), parent=self)
+        self.models_dialog.sig_model_chosen.connect(self.use_model)
+        self.models_dialog.open()
+        return self.models_dialog
+
+    def open_gguf(self) -> None:
+        notice = lambda text: self.statusBar().showMessage(text, 15000)
+        self.gguf_dialog = gguf_file_dialog(self, self.use_model, notice)
+
+    def use_model(self, path: str) -> None:
+        """Make the downloaded or opened .gguf the model (saved as model_dir) and load it."""
+        try:
+            self.apply_settings(replace(self.settings, model_dir=path), save=True)
+        except (ValueError, OSError) as err:
+            self.statusBar().showMessage(f"Model not saved in the settings: {err}", 15000)
+
+    def _model_link(self, url: QUrl) -> None:
+        link = url.toString()
+        if link == LINK_GET_MODEL:
+            self.open_models()
+        elif link == LINK_OPEN_GGUF:
+            self.open_gguf()
 
     # conversations
     def _open_conversation(self, conversation_id: int | None) -> None:
@@ -309,6 +344,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.session.stop()
+        if self.models_dialog is not None:
+            self.models_dialog.stop()  # a download in flight pauses; its parts stay for next time
         self.engine.stop()
         self.session.abandon()
         for cancel in self.reading.values():

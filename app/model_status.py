@@ -12,23 +12,25 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from core.events import LoadProgress
 
+from app.models_dialog import LINK_GET_MODEL, LINK_OPEN_GGUF
 from app.worker import EngineStatus
 
-NO_MODEL = ("No model yet. Open Settings and choose a model folder (config.json, *.safetensors, "
-            "tokenizer.json, chat_template.jinja), or start with spyglass --model DIR.")
-HOW_TO_GET_A_MODEL = """
+NO_MODEL = ("No model yet. Get a small one (Spyglass ▸ Get a model…), open a .gguf file, or choose a model folder "
+            "in Settings (a MiniMax-M3 folder, or start with spyglass --model DIR).")
+HOW_TO_GET_A_MODEL = f"""
 <h2>Welcome to Spyglass</h2>
 <p>Spyglass runs a vision-language model on this computer. There is no model yet, so you can
 read past conversations but not chat.</p>
 <p><b>To get one:</b></p>
-<ol>
-<li>Download a MiniMax-M3 model folder (it holds <code>config.json</code>, the
-<code>*.safetensors</code> weights, <code>tokenizer.json</code> and <code>chat_template.jinja</code>),
-for example with <code>huggingface-cli download &lt;repo&gt; --local-dir ~/models/m3</code>.</li>
-<li>Open <b>Settings</b> (Ctrl+,) and choose that folder, or start Spyglass with
-<code>spyglass --model ~/models/m3</code> or <code>SPYGLASS_MODEL=~/models/m3</code>.</li>
-</ol>
-<p>It loads on an NVIDIA GPU when there is one, otherwise on the CPU (slow; fine for small models).</p>
+<ul>
+<li><a href="{LINK_GET_MODEL}">Get a small model</a>: download one of a few small vision models
+(from about 280 MB) that run on a laptop's CPU. Each one's size and licence is shown before you download.</li>
+<li><a href="{LINK_OPEN_GGUF}">Open a .gguf file</a> you already have (keep its <code>mmproj-*.gguf</code>
+projector beside it so it can see images).</li>
+<li>With an NVIDIA GPU: a MiniMax-M3 model folder (<code>config.json</code>, the <code>*.safetensors</code>
+weights, <code>tokenizer.json</code>, <code>chat_template.jinja</code>); choose it in <b>Settings</b> (Ctrl+,)
+or start with <code>spyglass --model ~/models/m3</code>.</li>
+</ul>
 """
 
 
