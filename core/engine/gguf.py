@@ -225,8 +225,8 @@ class GgufEngine:
             if kind == "error":
                 yield Finished("error", payload)
                 return
-            yield payload
-            if isinstance(payload, Finished):
+            yield from payload
+            if payload and isinstance(payload[-1], Finished):
                 return
 
     def _fail(self, message: str) -> None:

@@ -2,19 +2,24 @@
 
 `main` runs in a process started by `core/engine/gguf.py` and answers requests on a pipe, one at
 a time: ("count", messages, options) -> ("count", n); ("generate", messages, options) ->
-("refused", why) for a prompt that does not fit, else ("started", prompt tokens) and a stream of
-("event", Event) ending with a `Finished`; ("close",) ends the process. The prompt is the GGUF's
+("refused", why) for a prompt that does not fit, else ("started", prompt tokens) and batches
+("events", [Event, ...]) gathered for up to 10 ms, the last ending with a `Finished`; ("close",)
+ends the process. The prompt is the GGUF's
 own chat template rendered in a sandbox (core/model/prompt.py), tokenized by the model's own
 tokenizer. llama-cpp-python's `generate` keeps the longest prefix the new prompt shares with
-the cached one, so the next turn evaluates only what is new. `cancel` (a shared Event) is
-checked between tokens. Reply text is decoded from all reply tokens at once (so a character
-split across tokens is never cut), stop strings are held back until decided, and the model
+the cached one, so the next turn evaluates only what is new; a prompt that starts with the last
+prompt and reply, as text, starts with their exact tokens too (the reply as generated, not
+re-tokenized), so that prefix is all cached. `cancel` (a shared Event) is
+checked between tokens. Reply text is decoded token by token with an incremental UTF-8 decoder
+(a character split across tokens is held until it completes), stop strings are held back until decided, and the model
 family's tags become reasoning and tool-call events (core/model/stream.py).
 """
 
 from __future__ import annotations
 
+import codecs
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +31,7 @@ from core.model.stream import StreamParser, partial_prefix_len, reply_format
 from .options import GenerateOptions, SamplingParams
 
 LOAD_STEPS = 2  # the file opened, the context made
+BATCH_SECONDS = 0.01  # events go to the parent in batches: fewer wake-ups of a process sharing the cores
 
 
 @dataclass(frozen=True)
@@ -85,10 +91,19 @@ class _Model:
         self.format = reply_format(source)
         self.bos = self.llm.metadata.get("tokenizer.ggml.add_bos_token") == "true"
         self.defaults = SamplingParams(temperature=0.8, top_k=40, top_p=0.95)  # llama.cpp's own defaults
+        # the last prompt and reply as text and as the exact tokens evaluated: a next turn that starts
+        # with that text reuses those tokens, so the reply is never re-tokenized differently (and
+        # evaluated again) just because its text tokenizes another way than it was generated
+        self._last: tuple[str, list[int]] = ("", [])
         self.specials = {"bos_token": self._piece(self.llm.token_bos()), "eos_token": self._piece(self.llm.token_eos())}
 
     def _piece(self, token: int) -> str:
         return "" if token < 0 else self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def piece(self, token: int) -> bytes:
+        """The token's bytes, special tokens included: tags such as <think> are special tokens, and
+        the stream parser needs to see them."""
+        return bytes(self.llm._model.detokenize([token], special=True))  # noqa: SLF001
 
     def is_end(self, token: int) -> bool:
         """An end-of-generation token of this vocabulary (end of sequence, end of turn, ...)."""
@@ -122,8 +137,13 @@ class _Model:
             )
             return
         self.conn.send(("started", len(ids)))
+        batch: list = []
+        last = time.monotonic()
         for event in self.generate(ids, text, options, cancel):
-            self.conn.send(("event", event))
+            batch.append(event)
+            if isinstance(event, Finished) or time.monotonic() - last >= BATCH_SECONDS:
+                self.conn.send(("events", batch))
+                batch, last = [], time.monotonic()
 
     def prompt(self, messages: list[Message], options: GenerateOptions) -> tuple[list[int], str]:
         text = self.template.render(
@@ -131,8 +151,11 @@ class _Model:
             tools=list(options.tools) or None,
             **{**self.specials, **options.template_options},
         )
-        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=self.bos, special=True)
-        return ids, text
+        last_text, last_ids = self._last
+        if last_text and text.startswith(last_text):  # the previous turn as the model produced it
+            rest = self.llm.tokenize(text[len(last_text) :].encode("utf-8"), add_bos=False, special=True)
+            return last_ids + rest, text
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=self.bos, special=True), text
 
     def generate(self, ids: list[int], text: str, options: GenerateOptions, cancel: Any):
         n_ctx = self.llm.n_ctx()
@@ -142,9 +165,16 @@ class _Model:
             self.llm.set_seed(p.seed)
         parser = StreamParser(reasoning=text.rstrip().endswith(self.format.think_open), fmt=self.format)
         reply: list[int] = []
-        shown, reason = 0, "length"
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")  # holds a character split across tokens
+        decoded, shown, reason = "", 0, "length"
+        greedy = not p.temperature  # top_k 1 is greedy too, and llama.cpp's sampler chain is shorter then
         stream = self.llm.generate(
-            ids, top_k=p.top_k or 0, top_p=p.top_p or 1.0, temp=p.temperature or 0.0, repeat_penalty=1.0, reset=True
+            ids,
+            top_k=1 if greedy else p.top_k or 0,
+            top_p=p.top_p or 1.0,
+            temp=p.temperature or 0.0,
+            repeat_penalty=1.0,
+            reset=True,
         )
         for token in stream:
             if cancel.is_set():
@@ -154,8 +184,10 @@ class _Model:
                 reason = "stop"
                 break
             reply.append(token)
-            decoded = _decode(self.llm, reply)
-            cut = min((decoded.find(s) for s in options.stop if s in decoded), default=-1)
+            decoded += utf8.decode(self.piece(token))
+            cut = min(
+                (i for i in (decoded.find(s, max(0, shown - len(s))) for s in options.stop) if i >= 0), default=-1
+            )
             if cut >= 0:
                 yield from parser.feed(decoded[shown:cut])
                 shown, reason = cut, "stop_string"
@@ -165,8 +197,10 @@ class _Model:
             shown = ready
             if len(reply) >= options.max_tokens or len(ids) + len(reply) >= n_ctx:
                 break
+        decoded += utf8.decode(b"", final=True)
         if reason != "stop_string":
-            yield from parser.feed(_decode(self.llm, reply)[shown:])
+            yield from parser.feed(decoded[shown:])
+        self._last = (text + decoded, ids + reply)
         yield from parser.feed("", final=True)
         yield Usage(len(ids), len(reply), cached)
         yield Finished(reason)
@@ -181,14 +215,3 @@ def _shared_prefix(llm: Any, ids: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def _decode(llm: Any, tokens: list[int]) -> str:
-    """The text of `tokens`, an unfinished UTF-8 character at the end left out until it completes."""
-    data = llm.detokenize(tokens, special=True)  # tags such as <think> are special tokens: the parser needs them
-    for cut in range(len(data), max(len(data) - 4, -1), -1):
-        try:
-            return data[:cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-    return data.decode("utf-8", errors="replace")

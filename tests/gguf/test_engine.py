@@ -68,6 +68,8 @@ def test_the_next_turn_reuses_the_cached_prefix(engine):
     second = next(e for e in engine.generate(turn2, GenerateOptions(sampling=GREEDY, max_tokens=2))
                   if isinstance(e, Usage))
     assert second.cached_tokens >= p1 and second.prompt_tokens > second.cached_tokens
+    # the reply is reused as the tokens it was generated as, not re-tokenized from its text
+    assert second.cached_tokens >= p1 + 4 - 1
 
 
 def test_stop_strings_max_tokens_and_a_prompt_too_long(engine):
