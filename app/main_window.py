@@ -45,7 +45,7 @@ from app.worker import EngineStatus, EngineThread, WorkerFailure
 
 EngineMaker = Callable[[Settings], Engine]
 # how the model loads: a change to any of these reloads it
-RELOAD_FIELDS = ("model_dir", "engine", "context_tokens", *(k for k in FIELDS if k.startswith("msa.")))
+RELOAD_FIELDS = ("model_dir", "engine", "context_tokens", *(k for k in FIELDS if k.startswith(("msa.", "gguf."))))
 
 
 def default_engine(settings: Settings) -> Engine:
@@ -181,7 +181,9 @@ class MainWindow(QMainWindow):
         if self.models_dialog is not None and self.models_dialog.isVisible():  # a download may be in flight there
             self.models_dialog.raise_()
             return self.models_dialog
-        self.models_dialog = ModelsDialog(default_models_dir(self.settings.data_dir), parent=self)
+        s = self.settings
+        folder = Path(s.models_dir).expanduser() if s.models_dir else default_models_dir(s.data_dir)
+        self.models_dialog = ModelsDialog(folder, parent=self)
         self.models_dialog.sig_model_chosen.connect(self.use_model)
         self.models_dialog.open()
         return self.models_dialog

@@ -21,6 +21,7 @@ from core.engine import AUTO, backends
 from core.settings import Settings
 
 DEVICES = ("auto", "cuda", "cpu")
+FLASH_CHOICES = (("automatic (on)", None), ("on", True), ("off", False))
 DTYPE_CHOICES = (("auto (bf16 on CUDA, else fp32)", None), ("bf16", "bf16"), ("fp32", "fp32"))
 
 
@@ -50,6 +51,15 @@ class SettingsDialog(QDialog):
         for label, value in DTYPE_CHOICES:
             self.dtype.addItem(label, value)
         self.dtype.setCurrentIndex(max(0, self.dtype.findData(settings.msa.dtype)))
+        g = settings.gguf
+        self.gpu_layers = QSpinBox(minimum=-1, maximum=1000, value=g.gpu_layers, specialValueText="all",
+                                   toolTip="GGUF: layers on the GPU (0: none; CPU builds ignore it)")
+        self.threads = QSpinBox(minimum=0, maximum=512, value=g.threads or 0, specialValueText="automatic",
+                                toolTip="GGUF: CPU threads")
+        self.flash_attn = QComboBox(toolTip="GGUF: MiniMax-M3's sparse attention needs flash attention")
+        for label, value in FLASH_CHOICES:
+            self.flash_attn.addItem(label, value)
+        self.flash_attn.setCurrentIndex(max(0, self.flash_attn.findData(g.flash_attn)))
         self.context = QSpinBox(minimum=256, maximum=1 << 20, singleStep=1024, value=settings.context_tokens)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 17, value=settings.max_tokens)
         self.temperature = self._optional_float(settings.temperature, 0.0, 2.0)
@@ -63,7 +73,9 @@ class SettingsDialog(QDialog):
         self.system = QPlainTextEdit(settings.system_prompt)
         self.system.setMaximumHeight(80)
         for label, widget in (("Backend", self.backend), ("Model folder", folder_row), ("Device", self.device),
-                              ("Weights", self.dtype), ("Context tokens", self.context),
+                              ("Weights", self.dtype), ("GGUF GPU layers", self.gpu_layers),
+                              ("GGUF threads", self.threads), ("GGUF flash attention", self.flash_attn),
+                              ("Context tokens", self.context),
                               ("Longest reply", self.max_tokens), ("Temperature", self.temperature),
                               ("Top-p", self.top_p), ("Top-k", self.top_k), ("Seed", self.seed), ("", self.think),
                               ("System message", self.system)):
@@ -95,7 +107,10 @@ class SettingsDialog(QDialog):
 
         device = self.device.currentText().strip()
         msa = replace(self.base.msa, device=None if device in ("", "auto") else device, dtype=self.dtype.currentData())
+        gguf = replace(self.base.gguf, gpu_layers=self.gpu_layers.value(), threads=self.threads.value() or None,
+                       flash_attn=self.flash_attn.currentData())
         return replace(self.base, engine=self.backend.currentData(), model_dir=self.model_dir.text().strip() or None,
+                       gguf=gguf,
                        msa=msa, context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),
                        temperature=optional(self.temperature), top_p=optional(self.top_p) or None,
                        top_k=None if self.top_k.value() < 0 else self.top_k.value(),

@@ -61,10 +61,6 @@ class MsaSettings:
 class GgufSettings:
     """A quantized GGUF model through llama.cpp (core/engine/gguf.py)."""
 
-    mmproj: str | None = field(
-        default=None,
-        metadata=_env("SPYGLASS_GGUF_MMPROJ", "vision projector file (default: an mmproj*.gguf beside the model)"),
-    )
     gpu_layers: int = field(
         default=-1,
         metadata=_env("SPYGLASS_GGUF_GPU_LAYERS", "layers on the GPU: -1 all, 0 none (CPU builds ignore it)"),
@@ -114,6 +110,10 @@ class Settings:
     )
     system_prompt: str = field(
         default="", metadata=_env("SPYGLASS_SYSTEM", "system message sent first in every conversation")
+    )
+    models_dir: str | None = field(
+        default=None,
+        metadata=_env("SPYGLASS_MODELS_DIR", "where Get a model downloads to (default: models/ in the data folder)"),
     )
     data_dir: str | None = field(
         default=None, metadata=_env("SPYGLASS_DATA_DIR", "where history is kept (default: the user data folder)")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages Spyglass needs beside its Python ones (Debian/Ubuntu names): Qt's X11 platform
 # libraries, Xvfb for headless windows and screenshots, xdotool for driving real windows in tests,
-# xrandr (x11-xserver-utils) for the two-monitor screenshot tests.
+# xrandr (x11-xserver-utils) for the two-monitor screenshot tests; a C/C++ compiler and CMake to
+# build llama-cpp-python (the GGUF engine) from source once.
 # Installs what is missing when run as root with apt-get; otherwise lists what to install.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ PACKAGES=(
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1 libxrender1 libxi6
   fonts-dejavu-core
+  g++ cmake
 )
 
 missing=()

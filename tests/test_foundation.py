@@ -23,7 +23,7 @@ def run_python(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("package", ["core", "core.chat", "core.desktop", "core.engine", "core.history", "core.ingest", "kernels"])
+@pytest.mark.parametrize("package", ["core", "core.chat", "core.desktop", "core.engine", "core.history", "core.ingest", "core.models", "kernels"])
 def test_imports_without_qt(package):
     code = f"import sys\nsys.modules['PySide6'] = None\nimport {package}\n"
     result = run_python("-c", code)
@@ -136,7 +136,8 @@ CORE_FORBIDDEN = {
     "core.history": {"core.engine", "core.chat", "core.model", "core.ingest", "core.cli"},
     "core.desktop": {"core.engine", "core.chat", "core.model", "core.cli"},
     "core.engine": {"core.chat", "core.cli", "core.desktop", "core.ingest", "core.history"},
-    "core.chat": {"core.model", "core.vision", "core.cli", "core.engine.msa"},
+    "core.chat": {"core.model", "core.vision", "core.cli", "core.engine.msa", "core.engine.gguf"},
+    "core.models": {"core.engine", "core.chat", "core.model", "core.vision", "core.ingest", "core.history", "core.cli"},
 }
 
 

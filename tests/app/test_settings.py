@@ -87,3 +87,15 @@ def test_changing_device_or_dtype_reloads_the_model_and_other_changes_do_not(mak
     qtbot.waitUntil(lambda: len(made) == 3 and window.status.state == "ready", timeout=5000)
     assert (made[2][0].msa.device, made[2][0].msa.dtype) == ("cpu", "bf16") and made[1][1].closed
     assert json.loads(settings_path().read_text())["msa"]["dtype"] == "bf16"
+
+
+def test_gguf_settings_are_edited_saved_and_reload_the_model(make_window, qtbot, tmp_path):
+    window, made = engines_made(make_window, Settings(model_dir=str(tmp_path / "m.gguf"), data_dir=str(tmp_path / "d")))
+    d = window.open_settings()
+    assert (d.gpu_layers.text(), d.threads.text(), d.flash_attn.currentData()) == ("all", "automatic", None)
+    d.threads.setValue(3)
+    d.flash_attn.setCurrentIndex(d.flash_attn.findData(False))
+    save(qtbot, d)
+    qtbot.waitUntil(lambda: len(made) == 2 and window.status.state == "ready", timeout=5000)
+    assert (made[1][0].gguf.threads, made[1][0].gguf.flash_attn) == (3, False)
+    assert json.loads(settings_path().read_text())["gguf"] == {"threads": 3, "flash_attn": False}
