@@ -51,3 +51,15 @@ def test_garbled_tool_call_is_reported_not_executed():
     parser = StreamParser()
     events = parser.feed(f"{P}<tool_call><invoke name=oops>{P}</tool_call>") + parser.feed("", final=True)
     assert events == [MalformedToolCall("<invoke name=oops>")]
+
+
+def test_qwen_and_hermes_replies_parse_into_the_same_events():
+    from core.model.stream import HERMES_FORMAT, M3_FORMAT, reply_format
+
+    assert reply_format("{{ ']<]minimax[>[' }}") is M3_FORMAT and reply_format("<|im_start|>") is HERMES_FORMAT
+    parser = StreamParser(fmt=HERMES_FORMAT)
+    chunks = ["<thi", "nk>let me see</th", "ink>It is ", "sunny.<tool_", 'call>{"name": "weather", "argu',
+              'ments": {"city": "Paris"}}</tool_call>', "<tool_call>not json</tool_call>"]
+    events = [e for c in chunks for e in parser.feed(c)] + parser.feed("", final=True)
+    assert collapse(events) == [ReasoningDelta("let me see"), TextDelta("It is sunny."),
+                                ToolCall("weather", {"city": "Paris"}), MalformedToolCall("not json")]
