@@ -5,6 +5,10 @@ Generates its inputs in a temporary folder (a 200-page text PDF, a 50-page image
 short), then times `ingest_path` on each end to end, sandbox included, with default limits.
 PDFs take the median of three runs; the video runs once. Prints one table; `--json PATH` also
 writes the numbers. Run from the repository root: `python benchmarks/ingest.py`.
+
+`--malformed` instead times the malformed corpus of tests/ingest/test_malformed.py: seconds from
+`ingest_path` to its typed error for each file (SAFETY.md: a malformed file costs at most a few
+seconds; target 5 s each). A wall-clock figure, so a benchmark and never a test.
 """
 
 from __future__ import annotations
@@ -53,10 +57,42 @@ def timed(path: Path, runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def malformed() -> dict[str, float]:
+    """Seconds each malformed file takes to become its typed error (the median of three)."""
+    from tests.ingest.test_malformed import CORPUS
+
+    out = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, (make, error, _) in sorted(CORPUS.items()):
+            path = Path(folder) / name
+            path.write_bytes(make(Path(folder)))
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                try:
+                    ingest_path(path)
+                except error:
+                    times.append(time.perf_counter() - start)
+                else:
+                    raise SystemExit(f"{name} was read without the expected {error.__name__}")
+            out[name] = round(statistics.median(times), 3)
+    print(f"machine: {_machine()}")
+    for name, seconds in out.items():
+        print(f"{name:32} {seconds:7.3f} s")
+    print(f"{'slowest':32} {max(out.values()):7.3f} s (target: 5 s)")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--malformed", action="store_true", help="time the malformed corpus instead")
     args = parser.parse_args()
+    if args.malformed:
+        result = malformed()
+        if args.json:
+            args.json.write_text(json.dumps({"machine": _machine(), "malformed_s": result}, indent=2) + "\n")
+        return
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

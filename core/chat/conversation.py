@@ -15,7 +15,7 @@ chat), so the rules live once (SPEC: nothing typed is lost):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from core.engine.options import GenerateOptions
@@ -63,7 +63,7 @@ class Conversation:
     def messages(self) -> list[StoredMessage]:
         return self.store.messages(self.conversation_id) if self.conversation_id is not None else []
 
-    def send(self, text: str, attachments: list[Attachment] = (), *, model: str = "") -> Turn:  # type: ignore[assignment]
+    def send(self, text: str, attachments: Sequence[Attachment] = (), *, model: str = "") -> Turn:
         """Commit the user's message and an empty reply row; returns the turn to answer."""
         if self.conversation_id is None:
             first = text.strip() or (attachments[0].path or attachments[0].kind if attachments else "")

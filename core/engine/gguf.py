@@ -1,11 +1,11 @@
 """A quantized GGUF model through llama.cpp (llama-cpp-python), behind the Engine protocol.
 
 llama.cpp aborts the whole process on some bad input, so the model lives in a supervised child
-(`gguf_child.py`, forked from the forkserver that ingestion also uses, which is safe from a
-threaded parent; `spawn` where there is none): a crash, an abort or a kill of the child becomes
-`Finished("error", …)` naming the file, the engine goes to `failed`, and the app keeps running; a
-new engine starts a fresh child. Before the child starts, the file is checked here: it must exist,
-begin with the GGUF magic, and fit in the memory that is free (both sizes are named). `cancel`
+(`gguf_child.py`, started from `core/procs.py`'s forkserver, the one ingestion uses): a crash,
+an abort or a kill of the child becomes `Finished("error", …)` naming the file, the engine goes
+to `failed`, and the app keeps running; a new engine starts a fresh child. Before the child
+starts, the file is checked here: it must exist, begin with the GGUF magic, and fit in the memory
+that is free (both sizes are named). `cancel`
 sets an Event the child checks between tokens. Flash attention is on unless the settings say
 otherwise: MiniMax-M3's sparse attention runs only with it (without it llama.cpp silently runs
 dense attention and its logits leave the model's). Images and videos are not read yet: the
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,11 +23,12 @@ from typing import Any
 
 from core.events import Event, Finished, LoadProgress
 from core.messages import Message
+from core.procs import child_context
 from core.settings import GgufSettings, Settings
 
 from .gguf_child import ChildParams, main
 from .options import GenerateOptions
-from .protocol import ContextTooLongError, EngineError, EngineInfo
+from .protocol import ContextTooLongError, EngineError, EngineInfo, require_ready
 
 log = logging.getLogger(__name__)
 MAGIC = b"GGUF"
@@ -145,7 +145,7 @@ class GgufEngine:
             s.mmap,
             s.mlock,
         )
-        ctx: Any = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        ctx = child_context()
         self._conn, child = ctx.Pipe()
         self._cancel = ctx.Event()
         self._proc = ctx.Process(
@@ -258,9 +258,7 @@ class GgufEngine:
         self._proc = self._conn = None
 
     def _require_ready(self) -> None:
-        if self.state != "ready":
-            detail = f": {self.error}" if self.error else ""
-            raise EngineError(f"the engine is {self.state}{detail}; it must be loaded first")
+        require_ready(self.state, self.error)
 
     def __enter__(self) -> GgufEngine:
         return self

@@ -38,7 +38,7 @@ from core.vision.sizes import ImageBudget, M3MediaPlan, VideoBudget
 from core.vision.tower import VisionTower, expected_vision_tensors, vision_config_from_dict
 
 from .options import GenerateOptions, SamplingParams
-from .protocol import ContextTooLongError, EngineError, EngineInfo
+from .protocol import ContextTooLongError, EngineError, EngineInfo, require_ready
 
 log = logging.getLogger(__name__)
 END_OF_TURN = "[e~["  # the M3 end-of-message marker, an end token when the folder names none
@@ -290,9 +290,7 @@ class MsaEngine:
         self.state = "closed"
 
     def _require_ready(self) -> None:
-        if self.state != "ready":
-            detail = f": {self.error}" if self.error else ""
-            raise EngineError(f"the engine is {self.state}{detail}; it must be loaded first")
+        require_ready(self.state, self.error)
 
     def __enter__(self) -> MsaEngine:
         return self

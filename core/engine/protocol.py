@@ -29,6 +29,13 @@ class ContextTooLongError(ValueError):
     """The prompt does not fit the engine's context; raised before any work, never cut silently."""
 
 
+def require_ready(state: str, error: str | None) -> None:
+    """Raise `EngineError` saying why an engine in `state` cannot serve a request yet."""
+    if state != "ready":
+        detail = f": {error}" if error else ""
+        raise EngineError(f"the engine is {state}{detail}; it must be loaded first")
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     """What a loaded engine tells its callers (the planner, the window, the CLI)."""

@@ -6,14 +6,12 @@ progress over a pipe; the parent calls it hung once it has been silent for `stal
 (so a hang surfaces within that time, not at the end of a long file) and stops it after
 `total_seconds`. Memory is capped with RLIMIT_AS on Linux. Once the parent stops listening (a
 cancel, a time bound) the child ends quietly at its next message: that is not an error. Children
-are forked from a forkserver that has preloaded the readers: cheap per file, safe from a threaded
-parent (Qt), and it does not re-import the app's `__main__`. Windows, which has no forkserver,
-spawns.
+are forked from the forkserver of `core/procs.py`, which has preloaded the readers: cheap per
+file, safe from a threaded parent (Qt), and it does not re-import the app's `__main__`.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import signal
 import threading
 import time
@@ -22,12 +20,10 @@ from collections.abc import Callable
 from core.ingest.errors import Cancelled, DamagedFile, IngestError, ParserCrashed, TimedOut, TooLarge
 from core.ingest.limits import Limits
 from core.ingest.progress import IngestProgress, Reporter
+from core.procs import child_context
 
-_PRELOAD = ["core.ingest.pdf", "core.ingest.images", "core.ingest.video"]
 _POLL_SECONDS = 0.05
 _CANCEL_GRACE_SECONDS = 0.5
-_context_lock = threading.Lock()
-_context = None
 
 
 def run_bounded(
@@ -40,7 +36,7 @@ def run_bounded(
     cancel: threading.Event | None = None,
 ):
     """`reader(*args, reporter)` in a child process; its return value, or its error re-raised here."""
-    ctx = _get_context()
+    ctx = child_context()
     receive, send = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     child = ctx.Process(
@@ -143,15 +139,3 @@ def _limit_memory(memory_bytes: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-
-
-def _get_context():
-    global _context
-    with _context_lock:
-        if _context is None:
-            if "forkserver" in mp.get_all_start_methods():
-                _context = mp.get_context("forkserver")
-                _context.set_forkserver_preload(_PRELOAD)
-            else:
-                _context = mp.get_context("spawn")
-        return _context

@@ -79,11 +79,11 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("limit", [None, 1_000])
-def test_a_declared_size_over_the_pixel_limit_is_refused_before_decoding(tmp_path, within, limit):
+def test_a_declared_size_over_the_pixel_limit_is_refused_before_decoding(tmp_path, limit):
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header_only(100_000, 100_000) if limit is None else png_header_only(40, 30))
     limits = Limits() if limit is None else Limits(image_pixels=limit)
-    with within(5), pytest.raises(TooLarge, match=r"bomb\.png: .*(pixels|limit)"):
+    with pytest.raises(TooLarge, match=r"bomb\.png: .*(pixels|limit)"):  # the header alone: no pixels to decode
         ingest_path(path, limits=limits)
 
 

@@ -1,6 +1,8 @@
-"""A generated corpus of malformed inputs: every one must become a typed `IngestError` naming the
-file and the problem within 5 seconds, and this process must read a good file afterwards.
-Also the sandbox itself: a hang, a native crash and runaway memory in the reader."""
+"""A generated corpus of malformed inputs: every one must become the typed `IngestError` that names
+the file and the problem (a reader that hung instead would end as `TimedOut`, which fails the
+test), and this process must read a good file afterwards. How long each takes is a benchmark
+(`benchmarks/ingest.py --malformed`), not a test: wall time depends on the machine's load. Also
+the sandbox itself: a hang, a native crash and runaway memory in the reader."""
 
 import io
 import os
@@ -65,11 +67,11 @@ CORPUS = {  # name: (make bytes from tmp_path, expected error, words in the mess
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
-def test_malformed_input_is_a_typed_error_within_5_s(tmp_path, within, name):
+def test_malformed_input_is_a_typed_error(tmp_path, name):
     make, error, words = CORPUS[name]
     path = tmp_path / name
     path.write_bytes(make(tmp_path))
-    with within(5), pytest.raises(error) as caught:
+    with pytest.raises(error) as caught:
         ingest_path(path)
     assert isinstance(caught.value, IngestError) and isinstance(caught.value, ValueError)
     assert str(caught.value).startswith(f"{path}: ") and words in str(caught.value)
@@ -78,9 +80,8 @@ def test_malformed_input_is_a_typed_error_within_5_s(tmp_path, within, name):
     assert ingest_path(good).summary == "1 image 4x4"  # the process lives on
 
 
-def test_nesting_in_a_part_of_the_page_nobody_needs_still_reads(tmp_path, within):
-    with within(5):
-        result = ingest_path(make_nested_pdf(tmp_path / "nested.pdf"))
+def test_nesting_in_a_part_of_the_page_nobody_needs_still_reads(tmp_path):
+    result = ingest_path(make_nested_pdf(tmp_path / "nested.pdf"))
     assert result.parts[0].text.strip() == "nested"
 
 
@@ -109,13 +110,13 @@ def boom(reporter):
     raise KeyError("internal")
 
 
-def test_a_hanging_reader_becomes_timed_out_within_5_s(within):
-    with within(5), pytest.raises(TimedOut, match=r"x\.bin: the reader made no progress for 4 s"):
+def test_a_hanging_reader_becomes_timed_out_after_its_stall_bound():
+    with pytest.raises(TimedOut, match=r"x\.bin: the reader made no progress for 4 s"):
         run_bounded(hang, (), path="x.bin", limits=Limits())
 
 
-def test_the_total_time_bound_holds_even_with_progress(within):
-    with within(3), pytest.raises(TimedOut, match="longer than 1 s"):
+def test_the_total_time_bound_holds_even_with_progress():
+    with pytest.raises(TimedOut, match="longer than 1 s"):
         run_bounded(hang, (), path="x.bin", limits=Limits(stall_seconds=30, total_seconds=1))
 
 
