@@ -13,11 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.conftest import CORPUS, M3_TEMPLATE, SPECIALS, TINY_TEXT, TINY_VISION
+from tests.core.conftest import CORPUS, M3_TEMPLATE, SPECIALS, TINY_TEXT
 
 LLAMA_VERSION = "0.3.36"
 VOCAB = 320  # byte-level BPE needs the 256 bytes plus merges and the M3 special tokens
 GGUF_TEXT = {**TINY_TEXT, "vocab_size": VOCAB}
+# the smallest tower llama.cpp's converter writes a projector for: it needs 3 layers and a head
+# dim of 80 (and a preprocessor_config.json beside the weights)
+GGUF_VISION = dict(hidden_size=160, intermediate_size=320, num_hidden_layers=3, num_attention_heads=2)
+# the template as the test models carry it, also reading content given as a list of text parts
+# (how llama-cpp-python's own multimodal handler passes a message holding an image)
+CONTENT = ("{% if m.content is string %}{{ m.content }}{% else %}"
+           "{% for p in m.content %}{{ p.text }}{% endfor %}{% endif %}")
+GGUF_TEMPLATE = M3_TEMPLATE.replace("{{ m.content }}", CONTENT)
 
 
 def wheelhouse() -> Path:
@@ -53,22 +61,26 @@ def byte_level_tokenizer():
     return tok
 
 
-def write_m3_folder(folder: Path, *, end: str = "[e~[") -> Path:
+def write_m3_folder(folder: Path, *, end: str = "[e~[", text: dict | None = None) -> Path:
     """A tiny random M3 folder as transformers writes it, plus what the published checkpoint also
     carries: the upstream MSA and MoE config keys, and the chat template in tokenizer_config.json.
-    `end` is the end-of-turn token (a benchmark picks one a random model never says)."""
+    `end` is the end-of-turn token (a benchmark picks one a random model never says); `text`
+    changes the text model's config (another width makes a projector that does not fit)."""
     import torch
     from transformers import MiniMaxM3VLConfig
+    from transformers.models.minimax_m3_vl.image_processing_minimax_m3_vl import MiniMaxM3VLImageProcessor
     from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3SparseForConditionalGeneration
 
     tok = byte_level_tokenizer()
     torch.manual_seed(0)
-    cfg = MiniMaxM3VLConfig(text_config=GGUF_TEXT, vision_config=TINY_VISION, projector_hidden_size=64,
+    cfg = MiniMaxM3VLConfig(text_config={**GGUF_TEXT, **(text or {})}, vision_config=GGUF_VISION,
+                            projector_hidden_size=64,
                             image_token_index=tok.token_to_id("]<]image[>["),
                             video_token_index=tok.token_to_id("]<]video[>["))
     MiniMaxM3SparseForConditionalGeneration(cfg).save_pretrained(folder)
+    MiniMaxM3VLImageProcessor().save_pretrained(folder)
     tok.save(str(folder / "tokenizer.json"))
-    (folder / "chat_template.jinja").write_text(M3_TEMPLATE)
+    (folder / "chat_template.jinja").write_text(GGUF_TEMPLATE)
     end_id = tok.token_to_id(end)
     (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": end_id, "do_sample": False}))
     data = json.loads((folder / "config.json").read_text())
@@ -81,7 +93,7 @@ def write_m3_folder(folder: Path, *, end: str = "[e~[") -> Path:
                     "sparse_local_block": text["index_local_blocks"], "sparse_init_block": 0})
     (folder / "config.json").write_text(json.dumps(data, indent=1))
     (folder / "tokenizer_config.json").write_text(json.dumps({
-        "chat_template": M3_TEMPLATE, "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": end,
+        "chat_template": GGUF_TEMPLATE, "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": end,
         "bos_token": "]~!b[", "add_bos_token": False}))
     return folder
 
@@ -102,3 +114,13 @@ def m3_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def m3_gguf(llama_cpp_dir, m3_folder, tmp_path_factory) -> Path:
     return convert(llama_cpp_dir, m3_folder, tmp_path_factory.mktemp("gguf") / "tiny-m3-f32.gguf")
+
+
+@pytest.fixture(scope="session")
+def m3_vision_gguf(llama_cpp_dir, m3_folder, m3_gguf, tmp_path_factory) -> Path:
+    """The same model in a folder of its own with its vision projector beside it (`mmproj-*.gguf`),
+    as the catalog downloads one; the text-only file above stays without a projector."""
+    folder = tmp_path_factory.mktemp("gguf_vision")
+    os.link(m3_gguf, folder / m3_gguf.name)
+    convert(llama_cpp_dir, m3_folder, folder / "mmproj-tiny-m3-f32.gguf", "--mmproj")
+    return folder / m3_gguf.name
