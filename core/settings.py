@@ -76,6 +76,17 @@ class GgufSettings:
     )
     mmap: bool = field(default=True, metadata=_env("SPYGLASS_GGUF_MMAP", "map the file instead of reading it"))
     mlock: bool = field(default=False, metadata=_env("SPYGLASS_GGUF_MLOCK", "lock the weights in memory"))
+    mmproj: str | None = field(
+        default=None,
+        metadata=_env("SPYGLASS_GGUF_MMPROJ", "vision projector file (default: the mmproj*.gguf beside the model)"),
+    )
+    host_tensors: str | None = field(
+        default=None,
+        metadata=_env(
+            "SPYGLASS_GGUF_HOST_TENSORS",
+            "tensors kept in host memory: comma-separated patterns, e.g. `ffn_.*_exps` for MoE experts",
+        ),
+    )
 
     def __post_init__(self) -> None:
         if self.gpu_layers < -1:

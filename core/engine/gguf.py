@@ -8,8 +8,12 @@ starts, the file is checked here: it must exist, begin with the GGUF magic, and 
 that is free (both sizes are named). `cancel`
 sets an Event the child checks between tokens. Flash attention is on unless the settings say
 otherwise: MiniMax-M3's sparse attention runs only with it (without it llama.cpp silently runs
-dense attention and its logits leave the model's). Images and videos are not read yet: the
-engine reports no media plan, so the planner leaves them out and says so.
+dense attention and its logits leave the model's). Images and video frames go through the
+model's vision projector: the `gguf.mmproj` setting, else the one `mmproj*.gguf` beside the model
+(`find_projector`). With one, the engine's media plan (`ProjectorPlan`) asks the child what an
+image of a given size costs; without one it has no plan, so the planner leaves media out and
+says so, and a prompt holding them is refused. `gguf.host_tensors` keeps the tensors whose names
+match its patterns in host memory (MoE experts on the CPU while the rest is on the GPU).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from core.events import Event, Finished, LoadProgress
 from core.messages import Message
 from core.procs import child_context
 from core.settings import GgufSettings, Settings
+from core.vision.sizes import check_input_size
 
 from .gguf_child import ChildParams, main
 from .options import GenerateOptions
@@ -60,6 +66,33 @@ def find_model(location: Path) -> Path:
     return found[0]
 
 
+def find_projector(model: Path, chosen: str | None) -> Path | None:
+    """The vision projector: the chosen file, else the one `mmproj*.gguf` beside the model."""
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise EngineError(f"the projector {path} (gguf.mmproj) does not exist")
+        return path
+    found = sorted(p for p in model.parent.glob("*.gguf") if is_projector(p))
+    if len(found) > 1:
+        raise EngineError(
+            f"{model.parent} holds {len(found)} projectors ({', '.join(p.name for p in found)}); "
+            "choose one in Settings (gguf.mmproj)"
+        )
+    return found[0] if found else None
+
+
+def host_patterns(text: str | None) -> tuple[str, ...]:
+    """`gguf.host_tensors` as its comma-separated regular expressions, each checked."""
+    patterns = tuple(p.strip() for p in (text or "").split(",") if p.strip())
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise EngineError(f"gguf.host_tensors: {pattern!r} is not a regular expression ({err})") from None
+    return patterns
+
+
 def detect(location: Path) -> str | None:
     """Why this backend can run `location` (the registry's detector), or None."""
     if location.is_file() and location.suffix.lower() == ".gguf" and not is_projector(location):
@@ -84,16 +117,19 @@ def available_memory() -> int | None:
         return None
 
 
-def check_file(path: Path, *, free: int | None) -> None:
-    """Refuse, before llama.cpp sees it, a file that is not GGUF or does not fit in memory."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head != MAGIC:
-        raise EngineError(f"{path} is not a GGUF file (it starts with {head!r}, not {MAGIC!r})")
+def check_file(path: Path, *, free: int | None, projector: Path | None = None) -> None:
+    """Refuse, before llama.cpp sees them, files that are not GGUF or do not fit in memory."""
+    for file in (path, projector) if projector else (path,):
+        with open(file, "rb") as f:
+            head = f.read(4)
+        if head != MAGIC:
+            raise EngineError(f"{file} is not a GGUF file (it starts with {head!r}, not {MAGIC!r})")
     size = path.stat().st_size
-    if free is not None and size > free:
+    extra = projector.stat().st_size if projector else 0
+    if free is not None and size + extra > free:
+        what = f"{path} is {_size(size)}" + (f" and its projector {_size(extra)}" if extra else "")
         raise EngineError(
-            f"{path} is {_size(size)} but only {_size(free)} of memory is free; close "
+            f"{what} but only {_size(free)} of memory is free; close "
             "other programs or choose a smaller (more quantized) model"
         )
 
@@ -106,12 +142,41 @@ class ChildGone(Exception):
     """The llama.cpp process ended without answering."""
 
 
+class ProjectorPlan:
+    """The media plan of a model with a projector: the child tokenizes a blank image of each size
+    once (llama.cpp's own preprocessing decides the count), and a video costs its frames, each an
+    image after a time stamp."""
+
+    min_video_frames = 2
+
+    def __init__(self, ask: Callable[[int, int, int], int]) -> None:
+        self._ask = ask
+        self._known: dict[tuple[int, int, int], int] = {}
+
+    def image_tokens(self, height: int, width: int) -> int:
+        return self._tokens(0, height, width)
+
+    def video_tokens(self, frames: int, height: int, width: int) -> int:
+        if frames < 1:
+            raise ValueError("the video has no frames")
+        return self._tokens(frames, height, width)
+
+    def _tokens(self, frames: int, height: int, width: int) -> int:
+        check_input_size(height, width, 200_000_000)
+        key = (frames, height, width)
+        if key not in self._known:
+            self._known[key] = self._ask(frames, height, width)
+        return self._known[key]
+
+
 class GgufEngine:
     def __init__(self, location: str | Path, *, settings: GgufSettings = GgufSettings(), context_tokens: int = 4096):
         self.location, self.settings, self.context_tokens = Path(location), settings, context_tokens
         self.state: str = "idle"
         self.error: str | None = None
         self.path: Path | None = None
+        self.projector: Path | None = None
+        self.host_tensors = 0  # tensors llama.cpp kept in host memory for gguf.host_tensors
         self._info: EngineInfo | None = None
         self._proc: Any = None
         self._conn: Any = None
@@ -123,8 +188,9 @@ class GgufEngine:
         self.state = "loading"
         try:
             self.path = find_model(self.location)
-            check_file(self.path, free=available_memory())
-            self._start()
+            self.projector = find_projector(self.path, self.settings.mmproj)
+            check_file(self.path, free=available_memory(), projector=self.projector)
+            self._start(host_patterns(self.settings.host_tensors))
             self._wait_loaded(on_progress)
         except (EngineError, OSError, ChildGone) as err:
             self._stop()
@@ -133,7 +199,7 @@ class GgufEngine:
         self.state = "ready"
         log.info("loaded %s in llama.cpp (pid %s)", self.path, self._proc.pid)
 
-    def _start(self) -> None:
+    def _start(self, host_tensors: tuple[str, ...]) -> None:
         assert self.path is not None
         s = self.settings
         params = ChildParams(
@@ -144,6 +210,8 @@ class GgufEngine:
             True if s.flash_attn is None else s.flash_attn,
             s.mmap,
             s.mlock,
+            str(self.projector) if self.projector else None,
+            host_tensors,
         )
         ctx = child_context()
         self._conn, child = ctx.Pipe()
@@ -164,7 +232,11 @@ class GgufEngine:
             elif kind == "loaded":
                 assert self.path is not None
                 name = payload["name"] or self.path.stem
-                self._info = EngineInfo("gguf", name, payload["context"], None)
+                plan = ProjectorPlan(self._media_tokens) if payload["vision"] else None
+                self._info = EngineInfo("gguf", name, payload["context"], plan)
+                self.host_tensors = payload["host_tensors"]
+                if self.settings.host_tensors:
+                    log.info("gguf.host_tensors kept %d tensors in host memory", self.host_tensors)
                 return
 
     def _recv(self) -> tuple:
@@ -192,6 +264,13 @@ class GgufEngine:
         self._require_ready()
         kind, payload = self._ask(("count", messages, options))
         if kind != "count":
+            raise ValueError(payload)
+        return int(payload)
+
+    def _media_tokens(self, frames: int, height: int, width: int) -> int:
+        self._require_ready()
+        kind, payload = self._ask(("plan", frames, height, width))
+        if kind != "plan":
             raise ValueError(payload)
         return int(payload)
 
