@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,8 @@ class GgufEngine:
         self._info: EngineInfo | None = None
         self._proc: Any = None
         self._conn: Any = None
+        self._plans: Any = None  # a second pipe, for media plans asked from any thread at any time
+        self._plans_lock = threading.Lock()
         self._cancel: Any = None
 
     def load(self, on_progress: Callable[[LoadProgress], None] | None = None) -> None:
@@ -215,12 +218,14 @@ class GgufEngine:
         )
         ctx = child_context()
         self._conn, child = ctx.Pipe()
+        self._plans, child_plans = ctx.Pipe()
         self._cancel = ctx.Event()
         self._proc = ctx.Process(
-            target=main, args=(child, self._cancel, params), name="spyglass-llama.cpp", daemon=True
+            target=main, args=(child, child_plans, self._cancel, params), name="spyglass-llama.cpp", daemon=True
         )
         self._proc.start()
         child.close()
+        child_plans.close()
 
     def _wait_loaded(self, on_progress: Callable[[LoadProgress], None] | None) -> None:
         while True:
@@ -239,19 +244,21 @@ class GgufEngine:
                     log.info("gguf.host_tensors kept %d tensors in host memory", self.host_tensors)
                 return
 
-    def _recv(self) -> tuple:
+    def _recv(self, conn: Any = None) -> tuple:
         """The child's next message; `ChildGone` (naming the file and how it ended) if it died."""
-        while not self._conn.poll(POLL_SECONDS):
-            if not self._proc.is_alive() and not self._conn.poll():
-                raise ChildGone(self._death())
+        conn = conn or self._conn
+        proc = self._proc
+        while not conn.poll(POLL_SECONDS):
+            if not proc.is_alive() and not conn.poll():
+                raise ChildGone(self._death(proc))
         try:
-            return self._conn.recv()
+            return conn.recv()
         except (EOFError, OSError):
-            self._proc.join(1)
-            raise ChildGone(self._death()) from None
+            proc.join(1)
+            raise ChildGone(self._death(proc)) from None
 
-    def _death(self) -> str:
-        code = self._proc.exitcode
+    def _death(self, proc: Any) -> str:
+        code = proc.exitcode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
         return f"llama.cpp stopped while running {self.path}: its process {how}"
 
@@ -268,8 +275,16 @@ class GgufEngine:
         return int(payload)
 
     def _media_tokens(self, frames: int, height: int, width: int) -> int:
-        self._require_ready()
-        kind, payload = self._ask(("plan", frames, height, width))
+        """Asked on the plans pipe, which the child answers from a thread of its own: a chip's
+        estimate in the window does not wait for a reply that is streaming."""
+        with self._plans_lock:
+            if self.state != "ready":
+                raise ValueError(f"the engine is {self.state}")
+            try:
+                self._plans.send((frames, height, width))
+                kind, payload = self._recv(self._plans)
+            except (ChildGone, OSError) as err:
+                raise ValueError(str(err)) from None
         if kind != "plan":
             raise ValueError(payload)
         return int(payload)
@@ -334,7 +349,10 @@ class GgufEngine:
                 self._proc.join(5)
         if self._conn is not None:
             self._conn.close()
-        self._proc = self._conn = None
+        with self._plans_lock:
+            if self._plans is not None:
+                self._plans.close()
+            self._proc = self._conn = self._plans = None
 
     def _require_ready(self) -> None:
         require_ready(self.state, self.error)

@@ -1,12 +1,13 @@
 """The GGUF engine's child process: llama.cpp lives here, so its aborts cannot end the app.
 
 `main` runs in a process started by `core/engine/gguf.py` and answers requests on a pipe, one at
-a time: ("count", messages, options) -> ("count", n); ("plan", frames, height, width) -> ("plan",
-tokens) for an image (frames 0) or a video; ("generate", messages, options) -> ("refused", why)
+a time: ("count", messages, options) -> ("count", n); ("generate", messages, options) -> ("refused", why)
 for a prompt that does not fit, else ("started", prompt tokens) and batches ("events", [Event,
 ...]) gathered for up to 10 ms, the last ending with a `Finished`; ("close",) ends the process.
 Loading reports ("progress", LoadProgress) from llama.cpp's own progress callback, then
-("loaded", description). The prompt is the GGUF's own chat template rendered in a sandbox
+("loaded", description). A second pipe, served by a thread of its own so that it answers while a
+reply streams, takes media plans: (frames, height, width) -> ("plan", tokens) for an image
+(frames 0) or a video. The prompt is the GGUF's own chat template rendered in a sandbox
 (core/model/prompt.py), tokenized by the model's own tokenizer; images and video frames go
 through the projector (`gguf_media.py`). The next turn evaluates only what is new: a prompt that
 starts with the last prompt and reply, as text, starts with their exact tokens (the reply as
@@ -29,6 +30,7 @@ import contextlib
 import ctypes
 import os
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -63,7 +65,7 @@ class ChildParams:
     host_tensors: tuple[str, ...] = ()  # regular expressions of tensor names kept in host memory
 
 
-def main(conn: Any, cancel: Any, params: ChildParams) -> None:
+def main(conn: Any, plans: Any, cancel: Any, params: ChildParams) -> None:
     """The child's loop; every failure becomes an ("error", message) reply, never a traceback."""
     log = _Log()
     try:
@@ -71,6 +73,7 @@ def main(conn: Any, cancel: Any, params: ChildParams) -> None:
     except (ValueError, RuntimeError, OSError) as err:
         conn.send(("error", f"llama.cpp cannot load {params.path}: {err}"))
         return
+    threading.Thread(target=_serve_plans, args=(plans, model), name="media plans", daemon=True).start()
     conn.send(("loaded", model.describe()))
     while True:
         try:
@@ -84,6 +87,20 @@ def main(conn: Any, cancel: Any, params: ChildParams) -> None:
             model.serve(request, cancel)
         except (ValueError, RuntimeError) as err:
             conn.send(("error", str(err)))
+
+
+def _serve_plans(plans: Any, model: _Model) -> None:
+    """Media plans, while the main thread may be decoding: llama.cpp's tokenizers only read the
+    model and the projector (its own server tokenizes on other threads the same way)."""
+    while True:
+        try:
+            frames, height, width = plans.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            plans.send(("plan", model.media_tokens(frames, height, width)))
+        except (ValueError, RuntimeError) as err:
+            plans.send(("error", str(err)))
 
 
 class _Log:
@@ -133,6 +150,7 @@ def _model_params(on_progress: Callable[[float], None], host_tensors: tuple[str,
 
     def with_ours() -> Any:
         params = original()
+
         def progress(value: float, _user: Any) -> bool:
             on_progress(float(value))
             return True  # go on loading
@@ -264,9 +282,6 @@ class _Model:
         }
 
     def serve(self, request: tuple, cancel: Any) -> None:
-        if request[0] == "plan":
-            self.conn.send(("plan", self.media_tokens(*request[1:])))
-            return
         kind, messages, options = request
         prompt = self.prompt(messages, options)
         try:

@@ -18,7 +18,6 @@ from core.history import HistoryStore
 from core.messages import Message
 from core.model.prompt import ChatTemplate
 from core.settings import GgufSettings, Settings
-
 from tests.core.conftest import M3_TEMPLATE
 
 from .conftest import GGUF_TEXT

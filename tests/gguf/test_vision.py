@@ -92,6 +92,17 @@ def test_the_media_plan_counts_what_the_prompt_takes(seeing):
     assert usage.prompt_tokens == counted and text
 
 
+def test_a_plan_is_answered_while_a_reply_streams(seeing):
+    """The window asks for a chip's estimate from other threads at any time: a second pipe."""
+    want, _ = run(seeing, [ask(pixels(7))], tokens=40)
+    stream = seeing.generate([ask(pixels(7))], GenerateOptions(sampling=GREEDY, max_tokens=40))
+    got = [next(stream)]
+    sizes = {(h, w): seeing.info().media.image_tokens(h, w) for h, w in ((61, 77), (300, 200), (28, 2000))}
+    got += list(stream)
+    assert "".join(e.text for e in got if isinstance(e, TextDelta)) == want
+    assert all(n > 0 for n in sizes.values()) and len(set(sizes.values())) > 1
+
+
 def test_the_next_turn_reuses_the_cached_image(seeing):
     first = [ask(pixels(5))]
     reply, usage = run(seeing, first)
