@@ -24,9 +24,8 @@ read past conversations but not chat.</p>
 <p><b>To get one:</b></p>
 <ul>
 <li><a href="{LINK_GET_MODEL}">Get a small model</a>: download one of a few small vision models
-(from about 280 MB) that run on a laptop's CPU. Each one's size and licence is shown before you download.
-Through GGUF files Spyglass reads text today; images and videos are coming (the model's projector is
-downloaded beside it for then).</li>
+(from about 280 MB) that run on a laptop's CPU. Each one's size and licence is shown before you download;
+its vision projector is downloaded beside it, so it reads your images and videos.</li>
 <li><a href="{LINK_OPEN_GGUF}">Open a .gguf file</a> you already have.</li>
 <li>With an NVIDIA GPU: a MiniMax-M3 model folder (<code>config.json</code>, the <code>*.safetensors</code>
 weights, <code>tokenizer.json</code>, <code>chat_template.jinja</code>); choose it in <b>Settings</b> (Ctrl+,)
