@@ -160,7 +160,7 @@ class ProjectorPlan:
     def video_tokens(self, frames: int, height: int, width: int) -> int:
         if frames < 1:
             raise ValueError("the video has no frames")
-        return self._tokens(frames, height, width)
+        return frames * self._tokens(1, height, width)  # frames cost alike: one question per size
 
     def _tokens(self, frames: int, height: int, width: int) -> int:
         check_input_size(height, width, 200_000_000)
