@@ -60,6 +60,11 @@ class SettingsDialog(QDialog):
         for label, value in FLASH_CHOICES:
             self.flash_attn.addItem(label, value)
         self.flash_attn.setCurrentIndex(max(0, self.flash_attn.findData(g.flash_attn)))
+        self.mmproj = QLineEdit(g.mmproj or "", placeholderText="the mmproj*.gguf beside the model",
+                                toolTip="GGUF: the vision projector file that lets the model read images")
+        self.host_tensors = QLineEdit(g.host_tensors or "", placeholderText="none, e.g. ffn_.*_exps",
+                                      toolTip="GGUF: tensors kept in host memory (comma-separated patterns); "
+                                              "ffn_.*_exps keeps MoE experts on the CPU")
         self.context = QSpinBox(minimum=256, maximum=1 << 20, singleStep=1024, value=settings.context_tokens)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 17, value=settings.max_tokens)
         self.temperature = self._optional_float(settings.temperature, 0.0, 2.0)
@@ -75,6 +80,7 @@ class SettingsDialog(QDialog):
         for label, widget in (("Backend", self.backend), ("Model folder", folder_row), ("Device", self.device),
                               ("Weights", self.dtype), ("GGUF GPU layers", self.gpu_layers),
                               ("GGUF threads", self.threads), ("GGUF flash attention", self.flash_attn),
+                              ("GGUF projector", self.mmproj), ("GGUF host-memory tensors", self.host_tensors),
                               ("Context tokens", self.context),
                               ("Longest reply", self.max_tokens), ("Temperature", self.temperature),
                               ("Top-p", self.top_p), ("Top-k", self.top_k), ("Seed", self.seed), ("", self.think),
@@ -108,7 +114,8 @@ class SettingsDialog(QDialog):
         device = self.device.currentText().strip()
         msa = replace(self.base.msa, device=None if device in ("", "auto") else device, dtype=self.dtype.currentData())
         gguf = replace(self.base.gguf, gpu_layers=self.gpu_layers.value(), threads=self.threads.value() or None,
-                       flash_attn=self.flash_attn.currentData())
+                       flash_attn=self.flash_attn.currentData(), mmproj=self.mmproj.text().strip() or None,
+                       host_tensors=self.host_tensors.text().strip() or None)
         return replace(self.base, engine=self.backend.currentData(), model_dir=self.model_dir.text().strip() or None,
                        gguf=gguf,
                        msa=msa, context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),

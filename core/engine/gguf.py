@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -259,7 +260,11 @@ class GgufEngine:
 
     def _death(self, proc: Any) -> str:
         code = proc.exitcode
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
+        how = f"exited with status {code}"
+        if code is not None and code < 0:
+            how = f"was killed by signal {-code}"
+            with contextlib.suppress(ValueError):
+                how += f" ({signal.Signals(-code).name})"
         return f"llama.cpp stopped while running {self.path}: its process {how}"
 
     def info(self) -> EngineInfo:

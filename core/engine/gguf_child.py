@@ -128,12 +128,13 @@ class _Log:
 
     def reason(self) -> str:
         """What llama.cpp logged as errors, without function names and repeated framing."""
-        lines = []
+        lines: list[str] = []
         for line in self.errors:
             line = re.sub(r"^((\w+|error loading model( \w+)?): )+", "", line)
             if line not in lines:
                 lines.append(line)
-        return "; ".join(lines) or "llama.cpp logged no reason"
+        telling = [line for line in lines if not line.startswith("failed to load model")]  # framing only
+        return "; ".join(telling or lines) or "llama.cpp logged no reason"
 
 
 class _Override(ctypes.Structure):

@@ -93,9 +93,15 @@ def test_gguf_settings_are_edited_saved_and_reload_the_model(make_window, qtbot,
     window, made = engines_made(make_window, Settings(model_dir=str(tmp_path / "m.gguf"), data_dir=str(tmp_path / "d")))
     d = window.open_settings()
     assert (d.gpu_layers.text(), d.threads.text(), d.flash_attn.currentData()) == ("all", "automatic", None)
+    assert (d.mmproj.text(), d.host_tensors.text()) == ("", "")
     d.threads.setValue(3)
     d.flash_attn.setCurrentIndex(d.flash_attn.findData(False))
+    d.mmproj.setText(str(tmp_path / "mmproj-m.gguf"))
+    d.host_tensors.setText(" ffn_.*_exps ")
     save(qtbot, d)
     qtbot.waitUntil(lambda: len(made) == 2 and window.status.state == "ready", timeout=5000)
-    assert (made[1][0].gguf.threads, made[1][0].gguf.flash_attn) == (3, False)
-    assert json.loads(settings_path().read_text())["gguf"] == {"threads": 3, "flash_attn": False}
+    g = made[1][0].gguf
+    assert (g.threads, g.flash_attn, g.mmproj, g.host_tensors) == (3, False, str(tmp_path / "mmproj-m.gguf"),
+                                                                   "ffn_.*_exps")
+    assert json.loads(settings_path().read_text())["gguf"] == {
+        "threads": 3, "flash_attn": False, "mmproj": str(tmp_path / "mmproj-m.gguf"), "host_tensors": "ffn_.*_exps"}

@@ -151,6 +151,11 @@ def test_bad_files_are_refused_with_their_name(m3_gguf, tmp_path, monkeypatch):
     (tmp_path / "alien.gguf").write_bytes(arch)
     message = load_error(tmp_path / "alien.gguf")
     assert "alien.gguf" in message and "unknown model architecture: 'minimax-zz'" in message, message
+    hostile = bytearray(data)
+    hostile[24:32] = (1 << 62).to_bytes(8, "little")  # the first key's length: 4 EiB
+    (tmp_path / "hostile.gguf").write_bytes(hostile)
+    message = load_error(tmp_path / "hostile.gguf")
+    assert "hostile.gguf" in message and "string length 4611686018427387904 exceeds maximum" in message, message
     monkeypatch.setattr("core.engine.gguf.available_memory", lambda: 1000)
     message = load_error(m3_gguf)
     size = m3_gguf.stat().st_size
