@@ -250,6 +250,8 @@ class _Model:
         # that text and media reuses those tokens, so the reply is never re-tokenized differently
         # (and evaluated again) just because its text tokenizes another way than it was generated
         self._last: tuple[str, list[int], tuple[bytes, ...]] = ("", [], ())
+        self._pieces: dict[int, bytes] = {}
+        self._ends: dict[int, bool] = {}
         self.specials = {"bos_token": self._piece(self.llm.token_bos()), "eos_token": self._piece(self.llm.token_eos())}
 
     def close(self) -> None:
@@ -262,15 +264,21 @@ class _Model:
 
     def piece(self, token: int) -> bytes:
         """The token's bytes, special tokens included: tags such as <think> are special tokens, and
-        the stream parser needs to see them."""
-        return bytes(self.llm._model.detokenize([token], special=True))  # noqa: SLF001
+        the stream parser needs to see them. Kept per token: the reply loop asks for each one."""
+        found = self._pieces.get(token)
+        if found is None:
+            found = self._pieces[token] = bytes(self.llm._model.detokenize([token], special=True))  # noqa: SLF001
+        return found
 
     def is_end(self, token: int) -> bool:
         """An end-of-generation token of this vocabulary (end of sequence, end of turn, ...)."""
-        import llama_cpp
+        found = self._ends.get(token)
+        if found is None:
+            import llama_cpp
 
-        vocab = self.llm._model.vocab  # noqa: SLF001 - llama-cpp-python keeps the vocab handle here
-        return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+            vocab = self.llm._model.vocab  # noqa: SLF001 - llama-cpp-python keeps the vocab handle here
+            found = self._ends[token] = bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+        return found
 
     def describe(self) -> dict:
         meta = self.llm.metadata
@@ -437,16 +445,19 @@ class _Model:
                 break
             reply.append(token)
             decoded += utf8.decode(self.piece(token))
-            cut = min(
-                (i for i in (decoded.find(s, max(0, shown - len(s))) for s in options.stop) if i >= 0), default=-1
-            )
-            if cut >= 0:
-                yield from parser.feed(decoded[shown:cut])
-                shown, reason = cut, "stop_string"
-                break
-            ready = len(decoded) - partial_prefix_len(decoded, options.stop)
-            yield from parser.feed(decoded[shown:ready])
-            shown = ready
+            ready = len(decoded)
+            if options.stop:
+                cut = min(
+                    (i for i in (decoded.find(s, max(0, shown - len(s))) for s in options.stop) if i >= 0), default=-1
+                )
+                if cut >= 0:
+                    yield from parser.feed(decoded[shown:cut])
+                    shown, reason = cut, "stop_string"
+                    break
+                ready -= partial_prefix_len(decoded, options.stop)
+            if ready > shown:
+                yield from parser.feed(decoded[shown:ready])
+                shown = ready
             if len(reply) >= options.max_tokens or len(ids) + len(reply) >= n_ctx:
                 break
         decoded += utf8.decode(b"", final=True)
