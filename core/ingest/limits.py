@@ -21,6 +21,7 @@ class Limits:
     pdf_bytes: int = 1 * GIB
     pdf_pages: int = 300  # most pages read in one call; choose a page range for more
     page_pixels: int = 451_584  # render budget of one PDF page image (the planner's default)
+    page_aspect: float = 200.0  # a page longer than this many times its width (or the reverse) is not rendered
     video_bytes: int = 16 * GIB
     video_fps: float = 1.0  # frames sampled per second of video
     video_frames: int = 768  # most frames sampled from one video, spread evenly

@@ -4,7 +4,10 @@ A page with a text layer yields a `TextPart` then an `ImagePart` (the planner la
 keep text, image or both); a page without one (a scan) yields only its image. Both carry
 `Source(kind="pdf_page", path, page)` with 1-based page numbers, for citations. Each page is
 rendered at the scale that makes it about `Limits.page_pixels` pixels (the model's image budget),
-capped at 300 dpi for tiny pages. Encrypted and damaged files raise typed errors naming the file.
+capped at 300 dpi for tiny pages; the bound holds in pixels whatever the page's shape, and a page
+more than `Limits.page_aspect` times longer than wide (or wider than long) is not rendered at all
+(no model takes such an image; its text is still read, and the summary names the page). Encrypted
+and damaged files raise typed errors naming the file.
 """
 
 from __future__ import annotations
@@ -30,16 +33,22 @@ def read_pdf(path: str, limits: Limits, pages: range | None, reporter: Reporter)
     document = _open(path)
     try:
         numbers = page_numbers(path, len(document), pages, limits)
-        parts, scanned = [], 0
+        parts: list = []
+        scanned, unshaped = 0, []
         for i, number in enumerate(numbers, start=1):
             reporter.check()
-            page_parts = _read_page(path, document, number, limits)
-            scanned += len(page_parts) == 1
+            page_parts, shape = _read_page(path, document, number, limits)
+            if shape:
+                unshaped.append((number, shape))
+            else:
+                scanned += not any(isinstance(p, TextPart) for p in page_parts)
             parts.extend(page_parts)
             reporter.progress(i, len(numbers), f"page {number} of {len(document)}")
     finally:
         document.close()
-    return Ingested(tuple(parts), "pdf", _summary(len(numbers), scanned), path)
+    if not parts:
+        raise TooLarge(path, f"no page can be shown: {_unshaped(unshaped, limits)}, and none has text")
+    return Ingested(tuple(parts), "pdf", _summary(len(numbers), scanned, unshaped, limits), path)
 
 
 def page_numbers(path: str, count: int, pages: range | None, limits: Limits) -> list[int]:
@@ -79,7 +88,8 @@ def _open(path: str) -> pdfium.PdfDocument:
         raise DamagedFile(path, f"the PDF is damaged or not a PDF ({error})") from None
 
 
-def _read_page(path: str, document: pdfium.PdfDocument, number: int, limits: Limits) -> list:
+def _read_page(path: str, document: pdfium.PdfDocument, number: int, limits: Limits) -> tuple[list, str]:
+    """The page's parts, and its size in points when it was too elongated to render ("" if not)."""
     try:
         page = document[number - 1]
     except pdfium.PdfiumError as error:
@@ -87,8 +97,11 @@ def _read_page(path: str, document: pdfium.PdfDocument, number: int, limits: Lim
     try:
         source = Source("pdf_page", path=path, page=number)
         text = _page_text(page)
-        image = ImagePart(_render(page, limits.page_pixels), source)
-        return [TextPart(text, source), image] if text.strip() else [image]
+        width, height = page.get_size()  # points
+        texts = [TextPart(text, source)] if text.strip() else []
+        if max(width, height) > limits.page_aspect * max(min(width, height), 1e-9):
+            return texts, f"{width:,.0f} x {height:,.0f} pt"
+        return [*texts, ImagePart(_render(page, width, height, limits.page_pixels), source)], ""
     finally:
         page.close()
 
@@ -101,9 +114,10 @@ def _page_text(page: pdfium.PdfPage) -> str:
         textpage.close()
 
 
-def _render(page: pdfium.PdfPage, budget_pixels: int):
-    width, height = page.get_size()  # points
+def _render(page: pdfium.PdfPage, width: float, height: float, budget_pixels: int):
     scale = render_scale(width, height, budget_pixels)
+    while math.ceil(width * scale) * math.ceil(height * scale) > budget_pixels * 1.01:  # rounding up past it
+        scale *= 0.99
     bitmap = page.render(scale=scale, rev_byteorder=True, may_draw_forms=True)
     try:
         return bitmap.to_numpy()[:, :, :3].copy()  # [H, W, 3] RGB
@@ -117,6 +131,18 @@ def render_scale(width_pt: float, height_pt: float, budget_pixels: int) -> float
     return min(math.sqrt(budget_pixels / area), MAX_DPI / POINTS_PER_INCH)
 
 
-def _summary(pages: int, scanned: int) -> str:
+def _summary(pages: int, scanned: int, unshaped: list, limits: Limits) -> str:
     text = f"{pages} page" + ("s" if pages != 1 else "")
-    return text + (f" ({scanned} without a text layer)" if scanned else "")
+    notes = [f"{scanned} without a text layer"] if scanned else []
+    if unshaped:
+        notes.append(_unshaped(unshaped, limits))
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _unshaped(unshaped: list, limits: Limits) -> str:
+    shown = ", ".join(f"page {n} ({shape})" for n, shape in unshaped[:3])
+    more = f" and {len(unshaped) - 3} more" if len(unshaped) > 3 else ""
+    return (
+        f"the image of {shown}{more} left out: more than {limits.page_aspect:g} times longer than wide, "
+        "which no model takes"
+    )

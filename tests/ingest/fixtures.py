@@ -74,15 +74,16 @@ class _PdfWriter:
         return bytes(out)
 
 
-def make_pdf(path: Path, pages: list, *, user_password: str | None = None) -> Path:
-    """A PDF whose page i shows `pages[i]`: a str is a text page, None an image-only (scanned) page."""
+def make_pdf(path: Path, pages: list, *, user_password: str | None = None, sizes: list | None = None) -> Path:
+    """A PDF whose page i shows `pages[i]`: a str is a text page, None an image-only (scanned) page;
+    `sizes[i]`, when given, is page i's (width, height) in points (default: US letter)."""
     key, encrypt = (None, b"") if user_password is None else _standard_security(user_password)
     w = _PdfWriter(key)
     catalog, tree = w.reserve(), w.reserve()
     font = w.add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     kids = []
     for i, content in enumerate(pages):
-        kids.append(_add_page(w, tree, font, i, content))
+        kids.append(_add_page(w, tree, font, i, content, sizes[i] if sizes else (612, 792)))
     w.set(catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
     w.set(tree, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(kids), b" ".join(b"%d 0 R" % k for k in kids)))
     trailer = b"/ID [<%s> <%s>]" % (FILE_ID.hex().encode(), FILE_ID.hex().encode())
@@ -92,7 +93,7 @@ def make_pdf(path: Path, pages: list, *, user_password: str | None = None) -> Pa
     return path
 
 
-def _add_page(w: _PdfWriter, tree: int, font: int, i: int, content) -> int:
+def _add_page(w: _PdfWriter, tree: int, font: int, i: int, content, size: tuple = (612, 792)) -> int:
     page = w.reserve()
     if content is None:
         pixels = _image_pixels(i)
@@ -107,8 +108,9 @@ def _add_page(w: _PdfWriter, tree: int, font: int, i: int, content) -> int:
         data = _text_stream(content)
     stream = w.reserve()
     w.set(stream, w.stream(stream, data))
-    w.set(page, b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources %s /Contents %d 0 R >>"
-          % (tree, resources, stream))
+    box = b"[0 0 %s %s]" % (repr(size[0]).encode(), repr(size[1]).encode())
+    w.set(page, b"<< /Type /Page /Parent %d 0 R /MediaBox %s /Resources %s /Contents %d 0 R >>"
+          % (tree, box, resources, stream))
     return page
 
 

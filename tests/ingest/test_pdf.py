@@ -112,3 +112,45 @@ def test_an_image_only_pdf_made_by_pillow_gives_page_images(tmp_path):
     assert [type(p) for p in result.parts] == [ImagePart] * 3
     assert [p.source.page for p in result.parts] == [1, 2, 3]
     assert result.summary == "3 pages (3 without a text layer)"
+
+
+def test_every_page_image_is_bounded_in_pixels_and_shape(tmp_path):
+    """Issue 13.3: a 4e9 x 1 pt page rendered to 1 x 42,501,012 pixels. Pages within the shape
+    bound render within the pixel budget whatever their size; longer ones are not rendered at all
+    (their text is kept) and the summary names them."""
+    sizes = [(612, 792), (4e9, 1), (612, 130_000), (14_400, 72), (3, 500), (1, 1)]
+    texts = ["normal", None, "a very tall page", "a wide banner", None, None]
+    path = make_pdf(tmp_path / "shapes.pdf", texts, sizes=sizes)
+    budget = Limits().page_pixels
+    result = ingest_path(path)
+    pages = {(type(p).__name__, p.source.page) for p in result.parts}
+    assert ("ImagePart", 2) not in pages and ("ImagePart", 3) not in pages
+    assert ("TextPart", 3) in pages  # the tall page's text is still read
+    for page in (1, 4, 5, 6):
+        assert ("ImagePart", page) in pages
+    for image in (p for p in result.parts if isinstance(p, ImagePart)):
+        h, w = image.pixels.shape[:2]
+        assert h * w <= budget * 1.01 and max(h, w) <= 200 * min(h, w) + 1, (image.source.page, h, w)
+    assert "page 2 (4,000,000,000 x 1 pt)" in result.summary and "page 3 (612 x 130,000 pt)" in result.summary
+    assert "more than 200 times longer than wide" in result.summary
+
+
+def test_a_pdf_of_only_unshowable_pages_is_refused(tmp_path):
+    path = make_pdf(tmp_path / "ribbons.pdf", [None] * 6, sizes=[(4e9, 1)] * 6)
+    with pytest.raises(TooLarge, match="no page can be shown: the image of page 1 .* and 3 more left out"):
+        ingest_path(path)
+
+
+def test_the_planner_leaves_out_only_the_page_it_cannot_use(tmp_path):
+    """Issue 13.3: a realistic file with one normal page and one 612 x 130,000 pt page was refused
+    whole; now the tall page's image is not rendered and the normal page is planned as usual."""
+    from core.ingest import plan_parts
+    from core.vision.sizes import M3MediaPlan
+
+    path = make_pdf(tmp_path / "report.pdf", ["Summary", "Appendix: one long table"],
+                    sizes=[(612, 792), (612, 130_000)])
+    result = ingest_path(path)
+    plan = plan_parts(result.parts, context_tokens=32_768, media=M3MediaPlan())
+    kept = [(type(p).__name__, p.source.page) for p in plan.parts]
+    assert kept == [("TextPart", 1), ("ImagePart", 1), ("TextPart", 2)] and plan.omitted == ()
+    assert "page 2 (612 x 130,000 pt)" in result.summary
