@@ -18,11 +18,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.ingest.errors import DamagedFile, IngestError, TooLarge
 from core.ingest.limits import Limits
+from core.ingest.pixels import to_rgb
 from core.ingest.progress import Ingested, Reporter
 from core.messages import ImagePart, Source
 
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-WHITE = (255, 255, 255)
 
 
 def read_image(path: str, limits: Limits, reporter: Reporter) -> Ingested:
@@ -45,7 +45,7 @@ def decode_rgb(path: str, limits: Limits) -> np.ndarray:
                 _check_declared_size(path, image.size, limits)
                 image.seek(0)
                 image.load()
-                return np.asarray(_flatten(ImageOps.exif_transpose(image)), dtype=np.uint8)
+                return to_rgb(ImageOps.exif_transpose(image))
     except IngestError:
         raise
     except Image.DecompressionBombError as error:
@@ -74,13 +74,3 @@ def _check_declared_size(path: str, size: tuple[int, int], limits: Limits) -> No
             f"the image declares {width}x{height} = {width * height:,} pixels, more than "
             f"the limit of {limits.image_pixels:,}",
         )
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited onto white."""
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode in ("P", "L", "RGB") and "transparency" in image.info)
-    if not has_alpha:
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, WHITE + (255,))
-    return Image.alpha_composite(background, rgba).convert("RGB")
