@@ -45,15 +45,18 @@ ARITHMETIC_JPEG = (0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)  # SOFn markers of arithm
 def read_image(path: str, limits: Limits, reporter: Reporter) -> Ingested:
     """The image at `path` as one `ImagePart` with `Source(kind="file")`."""
     _check_bytes(path, limits)
-    pixels = decode_rgb(path, limits)
+    pixels = decode_rgb(path, limits, reporter)
     reporter.progress(1, 1, "image")
     height, width = pixels.shape[:2]
     part = ImagePart(pixels, Source("file", path=path))
     return Ingested((part,), "image", f"1 image {width}x{height}", path)
 
 
-def decode_rgb(path: str, limits: Limits) -> np.ndarray:
-    """[H, W, 3] uint8 RGB pixels of the image's first frame, upright, transparency on white."""
+def decode_rgb(path: str, limits: Limits, reporter: Reporter) -> np.ndarray:
+    """[H, W, 3] uint8 RGB pixels of the image's first frame, upright, transparency on white.
+
+    The decode reports no progress of its own (a 100 MP PNG may take seconds), so it runs in
+    `reporter.working()`, once the limits have bounded its cost."""
     Image.MAX_IMAGE_PIXELS = None  # our check below, on the same header numbers, in our words
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     PngImagePlugin.MAX_TEXT_CHUNK = PngImagePlugin.MAX_TEXT_MEMORY = MAX_TEXT
@@ -61,9 +64,10 @@ def decode_rgb(path: str, limits: Limits) -> np.ndarray:
         with Image.open(path, formats=FORMATS) as image:
             _check_declared_size(path, image.size, limits)
             _check_data_is_there(path, image)
-            image.seek(0)
-            image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            with reporter.working():
+                image.seek(0)
+                image.load()
+                return to_rgb(ImageOps.exif_transpose(image))
     except IngestError:
         raise
     except UnidentifiedImageError:
