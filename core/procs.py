@@ -2,8 +2,10 @@
 
 Children fork from a forkserver: cheap per child, safe from a threaded parent (Qt), and since its
 preload list is set here it imports the ingest readers once and never the app's `__main__` (a
-script run without the `if __name__ == "__main__"` guard still works). Both users share the one
-forkserver, so the list is set in this one place, before it first starts. Windows, which has no
+script run without the `if __name__ == "__main__"` guard still works); `core.childinit`, first
+in the list, keeps the children from running it either, so a child holds only what it imports
+itself. Both users share the one forkserver, so the list is set in this one place, before it
+first starts. Windows, which has no
 forkserver, spawns.
 """
 
@@ -13,7 +15,7 @@ import multiprocessing as mp
 import threading
 from typing import Any
 
-PRELOAD = ["core.ingest.pdf", "core.ingest.images", "core.ingest.video"]  # names: imported in the server
+PRELOAD = ["core.childinit", "core.ingest.pdf", "core.ingest.images", "core.ingest.video"]  # imported in the server
 _lock = threading.Lock()
 _context: Any = None
 

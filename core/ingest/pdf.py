@@ -85,6 +85,8 @@ def _open(path: str) -> pdfium.PdfDocument:
             ) from None
         if error.err_code == pdfium_c.FPDF_ERR_SECURITY:
             raise EncryptedFile(path, "the PDF uses an unsupported security handler") from None
+        if error.err_code == pdfium_c.FPDF_ERR_SUCCESS:  # PDFium refuses a document without pages, naming no error
+            raise DamagedFile(path, "the PDF has no pages") from None
         raise DamagedFile(path, f"the PDF is damaged or not a PDF ({error})") from None
 
 

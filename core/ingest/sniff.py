@@ -3,6 +3,9 @@
 A PNG renamed `.pdf` still reads as an image, and random bytes named `.mp4` are refused here,
 before any native decoder sees them. Image formats Pillow could open but we do not promise
 (ICO, PSD, HEIC, ...) are refused too, so the set of accepted formats is exactly the documented one.
+Signatures that must sit at offset 0 are checked first; only a file that has none is searched for
+`%PDF-` in its first KiB (PDF allows junk before it), since any image or video may carry those
+five bytes in its metadata (a PNG text chunk quoting a PDF is still a PNG).
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ class Sniffed:
 
 def sniff(head: bytes) -> Sniffed:
     """The kind and format of a file whose first `HEAD_BYTES` bytes are `head`."""
-    if b"%PDF-" in head:
-        return Sniffed("pdf", "PDF")
     for magic, name in _IMAGE_MAGIC:
         if head.startswith(magic):
             return Sniffed("image", name)
@@ -52,6 +53,8 @@ def sniff(head: bytes) -> Sniffed:
             return Sniffed("video", name)
     if len(head) >= 377 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
         return Sniffed("video", "MPEG transport stream")
+    if b"%PDF-" in head:
+        return Sniffed("pdf", "PDF")
     return Sniffed("unknown", head[:8].hex(" "))
 
 

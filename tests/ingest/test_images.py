@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from core.ingest import Limits, TooLarge, ingest_path
 from core.messages import ImagePart
@@ -36,6 +36,16 @@ def test_each_format_reads_as_rgb_with_its_size(tmp_path, fmt):
 def test_a_png_named_pdf_is_read_as_an_image(tmp_path):
     _picture().save(tmp_path / "not-a-document.pdf", "PNG")
     assert ingest_path(tmp_path / "not-a-document.pdf").kind == "image"
+
+
+def test_a_png_whose_text_mentions_a_pdf_header_is_an_image(tmp_path):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "%PDF-1.7 pasted into the description")
+    pixels = np.random.default_rng(7).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "note.png", pnginfo=info)
+    assert b"%PDF-" in (tmp_path / "note.png").read_bytes()[:1024]
+    result = ingest_path(tmp_path / "note.png")
+    assert result.kind == "image" and np.array_equal(result.parts[0].pixels, pixels)
 
 
 def test_exif_orientation_is_applied(tmp_path):

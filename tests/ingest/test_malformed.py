@@ -126,7 +126,8 @@ def test_a_crashing_reader_is_a_typed_error():
 
 
 def test_the_memory_bound_turns_a_runaway_reader_into_an_error():
-    with pytest.raises(TooLarge, match=r"x\.bin: reading it needs more than the 2 GiB memory bound"):
+    with pytest.raises(TooLarge, match=r"x\.bin: reading it needs more than the 2 GiB memory bound "
+                                        r"\(2,147,483,648 bytes of address space\)"):
         run_bounded(hoard, (), path="x.bin", limits=Limits(memory_bytes=2 << 30))
 
 
