@@ -92,6 +92,21 @@ def is_damage(err: sqlite3.DatabaseError) -> bool:
     return (getattr(err, "sqlite_errorname", "") or "").startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
+def _inspect(path: Path) -> None:
+    """Identity and pages (`quick_check`: every page read once, so the time grows with the file)
+    checked through a read-only connection, which can neither write the file nor checkpoint or
+    delete a WAL beside it: a file found foreign or damaged is left exactly as it was."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    db.text_factory = _text_factory
+    try:
+        check_identity(db, str(path))
+        problems = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise DamagedError(f"{path} is damaged: {'; '.join(problems)}")
+    finally:
+        db.close()
+
+
 class HistoryStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -100,10 +115,13 @@ class HistoryStore:
             raise ForeignFileError(f"{self.path} is a folder, not a history file")
         if not memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-        self.db.text_factory = _text_factory
+        self.db = sqlite3.connect(":memory:")  # replaced below; here so close() always has one
         self.owner: OwnerLock | None = None
         try:
+            if not memory and self.path.is_file() and self.path.stat().st_size > 0:
+                _inspect(self.path)
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            self.db.text_factory = _text_factory
             self._open(memory)
         except sqlite3.DatabaseError as err:
             self.close()
@@ -115,11 +133,8 @@ class HistoryStore:
             raise
 
     def _open(self, memory: bool) -> None:
-        """Identity and pages checked (reading only), then WAL, migrations and this store's owner token."""
+        """Identity checked again (a new file), then WAL, migrations and this store's owner token."""
         check_identity(self.db, str(self.path))
-        problems = [r[0] for r in self.db.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            raise DamagedError(f"{self.path} is damaged: {'; '.join(problems)}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
