@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
@@ -260,8 +261,9 @@ def overridden_fields(names: Iterable[str]) -> set[str]:
     return {ENV_VARS.get(n) or n.removeprefix("--").replace("-", "_") for n in names} & set(FIELDS)
 
 
-def env_overrides(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
-    """The SPYGLASS_* variables set in `env`, which win over the settings file."""
+def env_overrides(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The SPYGLASS_* variables set in `env` (default: this process's), which win over the file."""
+    env = os.environ if env is None else env
     return tuple(var for var in ENV_VARS if var in env)
 
 
@@ -277,13 +279,15 @@ def read_env(env: Mapping[str, str]) -> dict:
 def load_settings(
     cli: Mapping[str, object] | None = None,
     *,
-    env: Mapping[str, str] = os.environ,
+    env: Mapping[str, str] | None = None,
     path: Path | None = None,
     use_file: bool = True,
 ) -> Settings:
     """Defaults, overlaid by the file (unless `use_file` is False), then the environment, then CLI
     values that are not None. Each layer is validated on its own, so an error says where the bad
-    value came from: SettingsFileError for the file, ValueError naming the variable or the flag."""
+    value came from: SettingsFileError for the file, ValueError naming the variable or the flag.
+    `env` defaults to this process's environment."""
+    env = os.environ if env is None else env
     settings = Settings()
     if use_file:
         path = path or settings_path(env)
@@ -302,15 +306,20 @@ def load_settings(
     return settings
 
 
-def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -> None:
+def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -> Path | None:
     """Write the values that differ from the defaults, atomically (a temporary file beside it,
     flushed, then renamed over it; removed again if anything fails), each section as a nested
     object. Settings named in `keep` (in force only because the environment or the command line
     set them) keep what the file held, so a one-off override never becomes the saved choice.
-    Raises SettingsFileError naming the file when it cannot be written."""
+    A file there that cannot be used (unreadable, or holding a value not allowed) is never overwritten: it is renamed to
+    `<name>.unreadable-<time>` first and that name returned. Raises SettingsFileError naming the
+    file when it cannot be written."""
     keep = set(keep)
     data = {k: v for k, v in flat_values(settings).items() if v != FIELDS[k].default and k not in keep}
-    old = read_file(path) if keep else {}
+    try:
+        old, kept = _usable(path), None
+    except SettingsFileError:
+        old, kept = {}, None if path.is_dir() else _keep_unreadable(path)
     data |= {k: old[k] for k in keep if k in old}
     nested: dict[str, Any] = {}
     for key, value in sorted(data.items()):
@@ -331,6 +340,30 @@ def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -
         Path(tmp).unlink(missing_ok=True)
         problem = "it is a folder" if path.is_dir() else str(err)
         raise SettingsFileError(path, f"the settings cannot be saved: {problem}") from None
+    return kept
+
+
+def _usable(path: Path) -> dict:
+    """The file's values if the app could start on them, else SettingsFileError."""
+    values = read_file(path)
+    try:
+        Settings().with_values(values)
+    except (TypeError, ValueError) as err:
+        raise SettingsFileError(path, str(err)) from None
+    return values
+
+
+def _keep_unreadable(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}" + (f"-{n}" if n > 1 else ""))
+        if not aside.exists():
+            try:
+                os.rename(path, aside)
+            except OSError as err:
+                raise SettingsFileError(path, f"it cannot be read and cannot be kept aside: {err}") from None
+            return aside
+    raise SettingsFileError(path, "it cannot be read and there is no free name to keep it under")
 
 
 __all__ = [
