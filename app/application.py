@@ -1,17 +1,20 @@
 """Starting the window: settings from CLI, environment and file; the history store; Qt.
 
-`run_app` returns the exit code. A settings file or history that cannot be read is reported in
-a dialog and on standard error, then the app exits with status 2 rather than running on guesses.
+`run_app` returns the exit code. Problems with the files Spyglass keeps do not stop it: a settings
+file that cannot be used is reported in the window and the app runs on defaults (plus the
+environment and flags), leaving the file untouched; a damaged history is moved aside, a fresh one
+started and recovery offered (core.history.recovery). What the person gave this very start (a bad
+variable or flag) or a history from a newer Spyglass is still reported in a dialog and on
+standard error, and the app exits with status 2 rather than running on guesses.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
-from core.settings import env_overrides, load_settings
-
-
+from core.settings import SettingsFileError, env_overrides, load_settings
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,29 +29,48 @@ def cli_values(args: argparse.Namespace) -> dict:
             "data_dir": args.app_data_dir}
 
 
+def start_window(cli: Mapping[str, object], *, env: Mapping[str, str] | None = None, make_engine=None):
+    """The settings, the history and the shown MainWindow, as `run_app` starts them; problems that
+    need not stop the app are reported in the window (`window.startup_report`). Raises ValueError,
+    OSError or SchemaError for those that do. The caller closes the window, then `window.store`."""
+    from app.main_window import MainWindow, default_engine
+    from app.startup_report import StartupReport
+    from core.history import open_history
+
+    notices = []
+    try:
+        settings = load_settings(cli, env=env)
+    except SettingsFileError as err:
+        settings = load_settings(cli, env=env, use_file=False)
+        notices.append(f"{err}. Spyglass is running on the default settings and left the file as it is.")
+    opened = open_history(settings.history_path())
+    notices += [opened.notice] if opened.notice else []
+    overridden = env_overrides(env) + tuple(f"--{k}" for k, v in cli.items() if v is not None)
+    try:
+        window = MainWindow(settings, opened.store, overridden=overridden, make_engine=make_engine or default_engine)
+    except BaseException:
+        opened.store.close()
+        raise
+    window.startup_report = StartupReport(window, notices, opened.damaged)
+    window.show()
+    return window
+
+
 def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from core.history import HistoryStore, SchemaError
+    from core.history import SchemaError
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Spyglass")
-    cli = cli_values(args)
     try:
-        settings = load_settings(cli)
-        store = HistoryStore(settings.history_path())
+        window = start_window(cli_values(args))
     except (ValueError, OSError, SchemaError) as err:
         print(f"spyglass: {err}", file=sys.stderr)
         QMessageBox.critical(None, "Spyglass cannot start", str(err))
         return 2
-    overridden = env_overrides() + \
-        tuple(f"--{k}" for k, v in cli.items() if v is not None)
-    from app.main_window import MainWindow
-
-    with store:
-        window = MainWindow(settings, store, overridden=overridden)
-        window.show()
+    with window.store:
         return app.exec()
 
 
-__all__ = ["add_app_arguments", "cli_values", "run_app"]
+__all__ = ["add_app_arguments", "cli_values", "run_app", "start_window"]

@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self._keys = itertools.count(1)
         self.viewers: list = []
         self.models_dialog: ModelsDialog | None = None
+        self.startup_report = None  # app.startup_report.StartupReport, set by app.application.start_window
         self._build()
         self.info: EngineInfo | None = None  # the loaded engine's context and media plan
         self.session = ChatSession(store, self.engine, self.chat, settings)
@@ -170,7 +171,9 @@ class MainWindow(QMainWindow):
         reload = [settings.get(k) != self.settings.get(k) for k in RELOAD_FIELDS]
         if save:  # an override the user did not touch in the dialog is not written to the file
             changed = {k for k in FIELDS if settings.get(k) != self.settings.get(k)}
-            save_settings(settings, settings_path(), keep=overridden_fields(self.overridden) - changed)
+            kept = save_settings(settings, settings_path(), keep=overridden_fields(self.overridden) - changed)
+            if kept is not None:
+                self.statusBar().showMessage(f"The old settings file could not be read; it was kept as {kept}", 30000)
         self.settings = settings
         self.session.update_settings(settings)
         if any(reload):

@@ -17,13 +17,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-DTYPES = ("bf16", "fp32")
-ATTENTION_BACKENDS = ("reference", "triton")
+from .setting_rules import ATTENTION_BACKENDS, DTYPES, SHOWN_CHARS, shown, validate
+
 LEGACY_KEYS = {"device": "msa.device", "dtype": "msa.dtype", "attention": "msa.attention"}  # files before sections
 
 
@@ -49,12 +51,7 @@ class MsaSettings:
     )
 
     def __post_init__(self) -> None:
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ValueError(f"msa.dtype {self.dtype!r} is unknown; choose one of {', '.join(DTYPES)}")
-        if self.attention is not None and self.attention not in ATTENTION_BACKENDS:
-            raise ValueError(
-                f"msa.attention {self.attention!r} is unknown; choose one of {', '.join(ATTENTION_BACKENDS)}"
-            )
+        validate(self, "msa")
 
 
 @dataclass(frozen=True)
@@ -89,10 +86,7 @@ class GgufSettings:
     )
 
     def __post_init__(self) -> None:
-        if self.gpu_layers < -1:
-            raise ValueError(f"gguf.gpu_layers={self.gpu_layers}; use -1 for all, 0 for none, or a count")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"gguf.threads={self.threads}; it must be at least 1")
+        validate(self, "gguf")
 
 
 @dataclass(frozen=True)
@@ -133,9 +127,7 @@ class Settings:
     gguf: GgufSettings = GgufSettings()
 
     def __post_init__(self) -> None:
-        for name in ("context_tokens", "max_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}; it must be at least 1")
+        validate(self, "")
 
     def history_path(self) -> Path:
         return Path(self.data_dir or user_data_dir()) / "history.sqlite3"
@@ -171,6 +163,7 @@ def _all_fields() -> dict[str, Field]:
 
 FIELDS = _all_fields()  # dotted key -> dataclass field
 ENV_VARS = {f.metadata["env"]: key for key, f in FIELDS.items()}
+ENV_NAMES = {key: var for var, key in ENV_VARS.items()}
 
 
 def _home_dir(xdg: str, posix: str, mac: str, win: str, env: Mapping[str, str]) -> Path:
@@ -193,16 +186,24 @@ def settings_path(env: Mapping[str, str] = os.environ) -> Path:
     return user_config_dir(env) / "settings.json"
 
 
-def parse_value(name: str, raw: object) -> object:
-    """`raw` (a string from the environment, or a JSON value) as the type of field `name`."""
+class SettingsFileError(ValueError):
+    """The settings file cannot be used (unreadable, malformed, or a value not allowed); the
+    message names the file. The app reports it and starts on defaults, leaving the file alone."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"settings file {path}: {problem}; fix or delete it")
+        self.path = path
+
+
+def parse_value(name: str, raw: str) -> object:
+    """`raw`, a string from the environment, as the type of field `name` (range checks come when
+    the `Settings` is made)."""
     kind = str(FIELDS[name].type)  # the annotation as written (postponed evaluation)
-    if raw is None or raw == "":
+    text = raw.strip()
+    if text == "":
         return None if "None" in kind else FIELDS[name].default
-    text = str(raw).strip()
     try:
         if kind.startswith("bool"):
-            if isinstance(raw, bool):
-                return raw
             if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise ValueError(text)
             return text.lower() in ("1", "true", "yes", "on")
@@ -211,34 +212,48 @@ def parse_value(name: str, raw: object) -> object:
         if kind.startswith("float"):
             return float(text)
     except ValueError:
-        raise ValueError(f"setting {name} = {text!r} is not a valid {kind.split(' ')[0]}") from None
+        word = {"bool": "true or false", "int": "a whole number", "float": "a number"}[kind.split(" ")[0]]
+        raise ValueError(f"setting {name} = {shown(text)} is not allowed; it must be {word}") from None
     return text
 
 
-def read_file(path: Path) -> dict:
-    """The settings file's values by dotted key (empty when there is no file); a malformed file
-    is an error naming it. Files written before sections existed (`device` at the top) still read."""
-    if not path.is_file():
-        return {}
+def _parse_json(path: Path) -> object:
+    """The file's JSON; every way it can fail (a folder, bad UTF-8, bad JSON, nesting deep enough
+    to exhaust Python's recursion, an integer too long to convert) names the file."""
+    if path.is_dir():
+        raise SettingsFileError(path, "it is a folder, not a file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"settings file {path} cannot be read: {err}; fix or delete it") from None
+        return json.loads(path.read_bytes().decode("utf-8-sig"))  # -sig: a BOM from a Windows editor
+    except UnicodeDecodeError as err:
+        raise SettingsFileError(path, f"it is not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except RecursionError:
+        raise SettingsFileError(path, "its JSON is nested too deeply to read") from None
+    except (OSError, ValueError) as err:  # JSONDecodeError is a ValueError, as is an over-long integer
+        raise SettingsFileError(path, f"it cannot be read: {err}") from None
+
+
+def read_file(path: Path) -> dict:
+    """The settings file's values by dotted key, as JSON typed them (empty when there is no file);
+    a malformed file raises SettingsFileError. Files written before sections existed (`device` at
+    the top) still read."""
+    if not path.exists():
+        return {}
+    data = _parse_json(path)
     if not isinstance(data, dict):
-        raise ValueError(f"settings file {path} must hold a JSON object")
+        raise SettingsFileError(path, f"it must hold a JSON object, not {type(data).__name__}")
     flat: dict[str, object] = {}
     key: str  # JSON object keys are strings
     for key, value in data.items():
         if key in SECTION_TYPES:
             if not isinstance(value, dict):
-                raise ValueError(f"settings file {path}: '{key}' must be an object of {key} settings")
+                raise SettingsFileError(path, f"'{key}' must be an object of {key} settings, not {shown(value)}")
             flat |= {f"{key}.{k}": v for k, v in value.items()}
         else:
             flat[LEGACY_KEYS.get(key, key)] = value
     unknown = sorted(set(flat) - set(FIELDS))
     if unknown:
-        raise ValueError(f"settings file {path} has unknown settings {', '.join(unknown)}")
-    return {k: parse_value(k, v) for k, v in flat.items()}
+        raise SettingsFileError(path, f"unknown settings {', '.join(k[:SHOWN_CHARS] for k in unknown)}")
+    return flat
 
 
 def overridden_fields(names: Iterable[str]) -> set[str]:
@@ -246,8 +261,9 @@ def overridden_fields(names: Iterable[str]) -> set[str]:
     return {ENV_VARS.get(n) or n.removeprefix("--").replace("-", "_") for n in names} & set(FIELDS)
 
 
-def env_overrides(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
-    """The SPYGLASS_* variables set in `env`, which win over the settings file."""
+def env_overrides(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The SPYGLASS_* variables set in `env` (default: this process's), which win over the file."""
+    env = os.environ if env is None else env
     return tuple(var for var in ENV_VARS if var in env)
 
 
@@ -261,41 +277,105 @@ def read_env(env: Mapping[str, str]) -> dict:
 
 
 def load_settings(
-    cli: Mapping[str, object] | None = None, *, env: Mapping[str, str] = os.environ, path: Path | None = None
+    cli: Mapping[str, object] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
+    use_file: bool = True,
 ) -> Settings:
-    """Defaults, overlaid by the file, then the environment, then CLI values that are not None."""
-    values = read_file(path or settings_path(env))
-    values |= read_env(env)
-    values |= {k: v for k, v in (cli or {}).items() if v is not None}
-    return Settings().with_values(values)
+    """Defaults, overlaid by the file (unless `use_file` is False), then the environment, then CLI
+    values that are not None. Each layer is validated on its own, so an error says where the bad
+    value came from: SettingsFileError for the file, ValueError naming the variable or the flag.
+    `env` defaults to this process's environment."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    if use_file:
+        path = path or settings_path(env)
+        values = read_file(path)
+        try:
+            settings = settings.with_values(values)
+        except (TypeError, ValueError) as err:
+            raise SettingsFileError(path, str(err)) from None
+    given = [("environment", ENV_NAMES[k], k, v) for k, v in read_env(env).items()]
+    given += [("command line", k, k, v) for k, v in (cli or {}).items() if v is not None]
+    for source, name, key, value in given:
+        try:
+            settings = settings.with_values({key: value})
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: {name}: {err}") from None
+    return settings
 
 
-def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -> None:
-    """Write the values that differ from the defaults, atomically (write, then rename), each
-    section as a nested object. Settings named in `keep` (in force only because the environment
-    or the command line set them) keep what the file held, so a one-off override never becomes
-    the saved choice."""
+def save_settings(settings: Settings, path: Path, *, keep: Iterable[str] = ()) -> Path | None:
+    """Write the values that differ from the defaults, atomically (a temporary file beside it,
+    flushed, then renamed over it; removed again if anything fails), each section as a nested
+    object. Settings named in `keep` (in force only because the environment or the command line
+    set them) keep what the file held, so a one-off override never becomes the saved choice.
+    A file there that cannot be used (unreadable, or holding a value not allowed) is never overwritten: it is renamed to
+    `<name>.unreadable-<time>` first and that name returned. Raises SettingsFileError naming the
+    file when it cannot be written."""
     keep = set(keep)
     data = {k: v for k, v in flat_values(settings).items() if v != FIELDS[k].default and k not in keep}
-    old = read_file(path) if keep else {}
+    try:
+        old, kept = _usable(path), None
+    except SettingsFileError:
+        old, kept = {}, None if path.is_dir() else _keep_unreadable(path)
     data |= {k: old[k] for k in keep if k in old}
     nested: dict[str, Any] = {}
     for key, value in sorted(data.items()):
         section, _, name = key.rpartition(".")
         (nested.setdefault(section, {}) if section else nested)[name] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(nested, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise SettingsFileError(path, f"the settings cannot be saved: {err}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(nested, indent=2) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        problem = "it is a folder" if path.is_dir() else str(err)
+        raise SettingsFileError(path, f"the settings cannot be saved: {problem}") from None
+    return kept
+
+
+def _usable(path: Path) -> dict:
+    """The file's values if the app could start on them, else SettingsFileError."""
+    values = read_file(path)
+    try:
+        Settings().with_values(values)
+    except (TypeError, ValueError) as err:
+        raise SettingsFileError(path, str(err)) from None
+    return values
+
+
+def _keep_unreadable(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}" + (f"-{n}" if n > 1 else ""))
+        if not aside.exists():
+            try:
+                os.rename(path, aside)
+            except OSError as err:
+                raise SettingsFileError(path, f"it cannot be read and cannot be kept aside: {err}") from None
+            return aside
+    raise SettingsFileError(path, "it cannot be read and there is no free name to keep it under")
 
 
 __all__ = [
+    "ATTENTION_BACKENDS",
+    "DTYPES",
     "ENV_VARS",
     "env_overrides",
     "FIELDS",
     "GgufSettings",
     "MsaSettings",
     "Settings",
+    "SettingsFileError",
     "flat_values",
     "load_settings",
     "overridden_fields",

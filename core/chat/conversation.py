@@ -65,14 +65,15 @@ class Conversation:
 
     def send(self, text: str, attachments: Sequence[Attachment] = (), *, model: str = "") -> Turn:
         """Commit the user's message and an empty reply row; returns the turn to answer."""
-        if self.conversation_id is None:
+        records = tuple(a.record() for a in attachments)
+        if self.conversation_id is None:  # created with its first message, so a failure leaves no empty one
             first = text.strip() or (attachments[0].path or attachments[0].kind if attachments else "")
-            self.conversation_id = self.store.create_conversation(
-                (first.splitlines() or ["New conversation"])[0][:TITLE_CHARS]
-            )
+            title = (first.splitlines() or ["New conversation"])[0][:TITLE_CHARS]
+            self.conversation_id, _ = self.store.start_conversation(title, "user", text, records)
+        else:
+            self.store.add_message(self.conversation_id, "user", text, records)
         for att in attachments:
             self.cache.put(att)
-        self.store.add_message(self.conversation_id, "user", text, tuple(a.record() for a in attachments))
         history = tuple(self.store.messages(self.conversation_id))
         self.reply_id = self.store.start_reply(self.conversation_id, model)
         self.text = self.reasoning = ""

@@ -1,6 +1,22 @@
 """Conversation history on disk (SQLite, WAL, synchronous=FULL, versioned schema); no Qt."""
 
-from .schema import VERSION, SchemaError
+from .recovery import Opened, Restored, Salvage, open_history, read_salvage, restore
+from .schema import VERSION, DamagedError, ForeignFileError, SchemaError
 from .store import AttachmentRecord, Conversation, HistoryStore, StoredMessage
 
-__all__ = ["VERSION", "AttachmentRecord", "Conversation", "HistoryStore", "SchemaError", "StoredMessage"]
+__all__ = [
+    "VERSION",
+    "AttachmentRecord",
+    "Conversation",
+    "DamagedError",
+    "ForeignFileError",
+    "HistoryStore",
+    "Opened",
+    "Restored",
+    "Salvage",
+    "SchemaError",
+    "StoredMessage",
+    "open_history",
+    "read_salvage",
+    "restore",
+]

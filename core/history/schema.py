@@ -50,12 +50,59 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE attachments ADD COLUMN digest TEXT NOT NULL DEFAULT '';
     """,
+    # 3 -> 4: which open store streams a reply (store.py: a reply is interrupted only once its owner is gone)
+    """
+    ALTER TABLE messages ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    """,
 )
 VERSION = len(MIGRATIONS)
+APPLICATION_ID = 0x53707967  # "Spyg" in SQLite's header, set on every history file this code opens
+TABLES = ("conversations", "messages", "attachments")
+COLUMNS = {  # at VERSION
+    "conversations": {"id", "title", "created", "updated"},
+    "messages": {"id", "conversation_id", "role", "text", "reasoning", "status", "error", "created", "model", "owner"},
+    "attachments": {"id", "message_id", "kind", "path", "summary", "count", "tokens", "thumbnail", "digest"},
+}
 
 
 class SchemaError(RuntimeError):
     """The database was written by a newer Spyglass, or a migration failed."""
+
+
+class ForeignFileError(SchemaError):
+    """The file is an SQLite database of another program: refused before anything is written to it."""
+
+
+class DamagedError(SchemaError):
+    """The file claims to be Spyglass history but its tables or pages are broken (see recovery.py)."""
+
+
+def check_identity(db: sqlite3.Connection, path: str) -> None:
+    """Refuse a file that is not Spyglass history, reading only: another program's application_id,
+    or tables of its own (an old Spyglass file has application_id 0 and only our tables); and
+    report a history file whose tables are gone as damaged. A new, empty file passes."""
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {t for t in tables if not t.startswith("sqlite_")}
+    theirs = sorted(tables - set(TABLES))
+    if app_id not in (0, APPLICATION_ID) or app_id == 0 and (theirs or version == 0 and tables):
+        raise ForeignFileError(
+            f"{path} is not a Spyglass history file (an SQLite database of another program: application_id "
+            f"{app_id:#x}, tables {', '.join(sorted(tables)) or 'none'}); it was left untouched. Move it away "
+            "or point SPYGLASS_DATA_DIR elsewhere"
+        )
+    missing = [t for t in TABLES if t not in tables]
+    if 0 < version <= VERSION and missing:
+        raise DamagedError(f"{path} is history schema version {version} but its tables {', '.join(missing)} are gone")
+
+
+def check_columns(db: sqlite3.Connection, path: str) -> None:
+    """After migrating: every table has the columns this code reads, or the file is damaged."""
+    for table, wanted in COLUMNS.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if wanted - have:
+            raise DamagedError(f"{path}: table {table} lacks the columns {', '.join(sorted(wanted - have))}")
 
 
 def migrate(db: sqlite3.Connection, path: str) -> int:

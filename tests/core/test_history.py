@@ -45,7 +45,8 @@ def test_a_reply_left_streaming_reads_back_interrupted(tmp_path):
     cid = s.create_conversation()
     rid = s.start_reply(cid)
     s.update_reply(rid, "half a rep")
-    s.db.close()  # no finish_reply: as if the app died
+    s.db.close()  # no finish_reply: as if the app died, and its owner lock with it
+    s.owner.close()
     with HistoryStore(path) as again:
         (msg,) = again.messages(cid)
         assert (msg.text, msg.status) == ("half a rep", "interrupted")

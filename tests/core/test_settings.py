@@ -65,7 +65,7 @@ def test_each_engine_has_its_section_in_the_file_the_environment_and_the_flags(t
     s = load_settings({"msa.device": "cuda:1"}, env=env, path=path)
     assert s.msa == MsaSettings(device="cuda:1", dtype="fp32", attention="reference", decode_graph=False)
     assert s.get("msa.dtype") == "fp32" and s.with_values({"msa.dtype": "bf16"}).msa.dtype == "bf16"
-    with pytest.raises(ValueError, match="msa.attention 'fast' is unknown"):
+    with pytest.raises(ValueError, match="SPYGLASS_ATTENTION: setting msa.attention = 'fast' is not allowed; it must be one of reference, triton"):
         load_settings(env={"SPYGLASS_ATTENTION": "fast"}, path=path)
 
 
