@@ -6,7 +6,8 @@ the dotted key, the value and what is allowed. Types are strict: a list is not a
 bool is not a count and 1e30 is not a whole number; a float setting takes an int. Ranges:
 `context_tokens` and `max_tokens` stop at `MAX_TOKENS` (ten million: far past any model's
 context, low enough to catch a typo before a cache is sized by it); a seed is 32 bits because
-llama.cpp takes no more; numbers must be finite (JSON's NaN and Infinity read as floats).
+llama.cpp takes no more; a server URL is http(s) with a host; timeouts are above 0 and at most a
+day; numbers must be finite (JSON's NaN and Infinity read as floats).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ ATTENTION_BACKENDS = ("reference", "triton")
 MAX_TOKENS = 10_000_000
 MAX_SEED = 2**32 - 1
 DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?")
+URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.I)
+MAX_SECONDS = 86_400  # a day: longer is a typo, not a timeout
+MAX_RETRIES = 20
 SHOWN_CHARS = 80  # a value longer than this is cut in messages
 
 
@@ -43,7 +47,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model_dir": (_no_nul, "a folder name (text without NUL characters), or null"),
     "models_dir": (_no_nul, "a folder name (text without NUL characters), or null"),
     "data_dir": (_no_nul, "a folder name (text without NUL characters), or null"),
-    "engine": (lambda v: v.strip() != "", "the name of a backend: auto, msa or gguf"),
+    "engine": (lambda v: v.strip() != "", "the name of a backend: auto, msa, gguf or remote"),
     "context_tokens": (_finite(1, MAX_TOKENS), f"a whole number from 1 to {MAX_TOKENS:,}"),
     "max_tokens": (_finite(1, MAX_TOKENS), f"a whole number from 1 to {MAX_TOKENS:,}"),
     "temperature": (_finite(0), "a finite number of at least 0 (0 is greedy), or null for the model's own"),
@@ -59,6 +63,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "gguf.gpu_layers": (_finite(-1), "a whole number: -1 for all layers, 0 for none, or a count"),
     "gguf.threads": (_finite(1), "a whole number of at least 1, or null for llama.cpp's choice"),
     "gguf.mmproj": (_no_nul, "a file name (text without NUL characters), or null"),
+    "remote.base_url": (
+        lambda v: URL.fullmatch(v) is not None,
+        "an http:// or https:// URL without spaces (e.g. http://host:8000/v1), or null",
+    ),
+    "remote.model": (lambda v: v.strip() != "" and _no_nul(v), "a model name the server lists, or null"),
+    "remote.connect_timeout": (_finite(0, MAX_SECONDS, above=True), f"seconds above 0, at most {MAX_SECONDS:,}"),
+    "remote.read_timeout": (_finite(0, MAX_SECONDS, above=True), f"seconds above 0, at most {MAX_SECONDS:,}"),
+    "remote.retries": (_finite(0, MAX_RETRIES), f"a whole number from 0 to {MAX_RETRIES}"),
 }
 TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 

@@ -90,13 +90,42 @@ class GgufSettings:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """An OpenAI-compatible server (core/engine/remote.py). Its API key is no setting: it lives in
+    the OS keyring or a file only the user can read (core/secrets.py), or `API_KEY_VARIABLE`."""
+
+    base_url: str | None = field(
+        default=None,
+        metadata=_env("SPYGLASS_REMOTE_URL", "the server's OpenAI-compatible base URL, e.g. `http://host:8000/v1`"),
+    )
+    model: str | None = field(
+        default=None,
+        metadata=_env("SPYGLASS_REMOTE_MODEL", "the model to ask for (default: the server's only model)"),
+    )
+    connect_timeout: float = field(
+        default=10.0, metadata=_env("SPYGLASS_REMOTE_CONNECT_TIMEOUT", "seconds to wait for a connection")
+    )
+    read_timeout: float = field(
+        default=120.0,
+        metadata=_env(
+            "SPYGLASS_REMOTE_READ_TIMEOUT", "the longest silence from the server, in seconds, while streaming"
+        ),
+    )
+    retries: int = field(
+        default=3,
+        metadata=_env("SPYGLASS_REMOTE_RETRIES", "retries, with backoff, of a request refused before its first token"),
+    )
+
+    def __post_init__(self) -> None:
+        validate(self, "remote")
+
+
+@dataclass(frozen=True)
 class Settings:
     model_dir: str | None = field(default=None, metadata=_env("SPYGLASS_MODEL", "model folder to load at start"))
     engine: str = field(
         default="auto",
-        metadata=_env(
-            "SPYGLASS_ENGINE", "backend: auto (chosen from the model location), msa or gguf; remote is coming"
-        ),
+        metadata=_env("SPYGLASS_ENGINE", "backend: auto (chosen from the model location), msa, gguf or remote"),
     )
     context_tokens: int = field(
         default=32768, metadata=_env("SPYGLASS_CONTEXT", "tokens of context reserved in the cache")
@@ -125,6 +154,7 @@ class Settings:
     )
     msa: MsaSettings = MsaSettings()
     gguf: GgufSettings = GgufSettings()
+    remote: RemoteSettings = RemoteSettings()
 
     def __post_init__(self) -> None:
         validate(self, "")
@@ -151,7 +181,8 @@ class Settings:
 
 
 # section name -> its dataclass: one per backend with settings of its own
-SECTION_TYPES: dict[str, type] = {"msa": MsaSettings, "gguf": GgufSettings}
+SECTION_TYPES: dict[str, type] = {"msa": MsaSettings, "gguf": GgufSettings, "remote": RemoteSettings}
+API_KEY_VARIABLE = "SPYGLASS_REMOTE_API_KEY"  # read by `api_key_override`; never a field, never saved
 
 
 def _all_fields() -> dict[str, Field]:
@@ -272,6 +303,13 @@ def flat_values(settings: Settings) -> dict[str, object]:
     return {key: settings.get(key) for key in FIELDS}
 
 
+def api_key_override(env: Mapping[str, str] | None = None) -> str | None:
+    """The remote server's API key from `API_KEY_VARIABLE`, which wins over the stored one; it is
+    read here like every SPYGLASS_* variable but kept out of `Settings`, so it is never saved."""
+    env = os.environ if env is None else env
+    return env.get(API_KEY_VARIABLE, "").strip() or None
+
+
 def read_env(env: Mapping[str, str]) -> dict:
     return {name: parse_value(name, env[var]) for var, name in ENV_VARS.items() if var in env}
 
@@ -367,13 +405,16 @@ def _keep_unreadable(path: Path) -> Path:
 
 
 __all__ = [
+    "API_KEY_VARIABLE",
     "ATTENTION_BACKENDS",
+    "api_key_override",
     "DTYPES",
     "ENV_VARS",
     "env_overrides",
     "FIELDS",
     "GgufSettings",
     "MsaSettings",
+    "RemoteSettings",
     "Settings",
     "SettingsFileError",
     "flat_values",

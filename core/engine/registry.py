@@ -6,7 +6,9 @@ modules it needs installed, and where its factory lives (`module:function`, impo
 an engine is built, so the app, the CLI and every other backend run without torch when the MSA
 runtime is not used). The CLI, the settings dialog and the window all read this list. A new
 backend is one module with a `from_settings(settings) -> Engine` function plus one `register`
-call. Backends that are announced but not built yet are listed as `coming`.
+call. Backends that are announced but not built yet are listed as `coming`. A `server` backend
+(remote) needs no model folder: its location is `remote.base_url`, or a model location that is
+an http(s) URL, which `auto` then sends to it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Backend:
     detect: Callable[[Path], str | None] = lambda path: None  # why it can run the model at `path`, or None
     requires: tuple[str, ...] = ()  # modules that must be importable
     coming: bool = False  # announced, not built yet: listed, never chosen
+    server: bool = False  # its model location is a server URL (`remote.base_url` or an http(s) model location)
 
     def missing(self) -> tuple[str, ...]:
         """The required modules that are not installed."""
@@ -74,18 +77,27 @@ def get_backend(name: str) -> Backend:
     return _BACKENDS[name]
 
 
+def is_url(location: str) -> bool:
+    return location.lower().startswith(("http://", "https://"))
+
+
 def choose_backend(settings: Settings) -> tuple[Backend, str]:
     """The backend for `settings` and the reason it was chosen."""
-    if not settings.model_dir:
+    forced = get_backend(settings.engine) if settings.engine != AUTO else None
+    if not settings.model_dir and not (forced and forced.server and settings.remote.base_url):
         raise EngineError("no model is set; choose a model folder in Settings or pass --model DIR")
-    if settings.engine != AUTO:
-        backend = get_backend(settings.engine)
-        if backend.coming:
+    if forced is not None:
+        if forced.coming:
             raise EngineError(
-                f"the {backend.label} backend is coming in a later release; choose another in "
+                f"the {forced.label} backend is coming in a later release; choose another in "
                 "Settings or set engine to auto"
             )
-        return backend, f"the engine setting is {settings.engine!r}"
+        return forced, f"the engine setting is {settings.engine!r}"
+    assert settings.model_dir is not None
+    if is_url(settings.model_dir):
+        for backend in backends():
+            if backend.server and not backend.coming:
+                return backend, "the model location is a server URL"
     path = Path(settings.model_dir).expanduser()
     if not path.exists():
         raise EngineError(f"the model location {path} does not exist")
@@ -132,4 +144,12 @@ def _gguf(path: Path) -> str | None:
 
 
 register(Backend("gguf", "GGUF file (llama.cpp)", "core.engine.gguf:from_settings", _gguf, requires=("llama_cpp",)))
-register(Backend("remote", "Remote server (coming)", "core.engine.remote:from_settings", coming=True))
+register(
+    Backend(
+        "remote",
+        "Remote server (OpenAI-compatible)",
+        "core.engine.remote:from_settings",
+        requires=("openai",),
+        server=True,
+    )
+)
