@@ -42,7 +42,8 @@ def _keyring():  # noqa: ANN202 - keyring's backend type, imported lazily
 def secret_file(base_url: str, env: Mapping[str, str] | None = None) -> Path:
     """Where the key for `base_url` lives when there is no keyring."""
     digest = hashlib.sha256(_url(base_url).encode()).hexdigest()[:32]
-    return user_config_dir(os.environ if env is None else env) / "secrets" / digest
+    folder = user_config_dir() if env is None else user_config_dir(env)
+    return folder / "secrets" / digest
 
 
 def get_api_key(base_url: str, env: Mapping[str, str] | None = None) -> str | None:

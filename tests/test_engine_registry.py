@@ -43,8 +43,12 @@ def test_auto_detection_and_forcing_log_why(tmp_path, caplog):
 def test_refusals_name_the_fix(tmp_path):
     with pytest.raises(EngineError, match="engine backend 'llama' is unknown; choose one of auto, msa, gguf"):
         open_engine(Settings(model_dir=str(tmp_path), engine="llama"))
-    with pytest.raises(EngineError, match="Remote server \\(coming\\) backend is coming in a later release"):
-        open_engine(Settings(model_dir=str(tmp_path), engine="remote"))
+    register(Backend("later", "Later (coming)", "tests.echo_engine:EchoEngine", coming=True))
+    try:
+        with pytest.raises(EngineError, match="Later \\(coming\\) backend is coming in a later release"):
+            open_engine(Settings(model_dir=str(tmp_path), engine="later"))
+    finally:
+        unregister("later")
     with pytest.raises(EngineError, match="no model is set"):
         open_engine(Settings())
     with pytest.raises(EngineError, match="does not exist"):

@@ -41,7 +41,7 @@ def test_dialog_shows_the_settings_in_use_and_cannot_pick_backends_that_are_comi
     assert d.backend.currentData() == "msa" and model.item(d.backend.currentIndex()).isEnabled()
     listed = [(d.backend.itemData(i), d.backend.itemText(i), model.item(i).isEnabled()) for i in range(d.backend.count())]
     assert listed[0] == ("auto", "Automatic (from the model folder)", True)
-    assert ("gguf", "GGUF file (llama.cpp)", True) in listed and ("remote", "Remote server (coming)", False) in listed
+    assert ("gguf", "GGUF file (llama.cpp)", True) in listed and ("remote", "Remote server (OpenAI-compatible)", True) in listed
     assert d.settings() == settings  # nothing edited: nothing changes
     d.reject()
 
