@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QSplitter
 
 from core import ingest
 from core import desktop
-from core.engine import Engine, EngineInfo, open_engine
+from core.engine import Engine, EngineInfo, model_location, open_engine
 from core.history import HistoryStore
 from core.messages import ImagePart, Source
 from core.models import default_models_dir
@@ -45,7 +45,8 @@ from app.worker import EngineStatus, EngineThread, WorkerFailure
 
 EngineMaker = Callable[[Settings], Engine]
 # how the model loads: a change to any of these reloads it
-RELOAD_FIELDS = ("model_dir", "engine", "context_tokens", *(k for k in FIELDS if k.startswith(("msa.", "gguf."))))
+RELOAD_FIELDS = ("model_dir", "engine", "context_tokens",
+                 *(k for k in FIELDS if k.startswith(("msa.", "gguf.", "remote."))))
 
 
 def default_engine(settings: Settings) -> Engine:
@@ -137,16 +138,17 @@ class MainWindow(QMainWindow):
 
     # model
     def model_name(self) -> str:
-        return self.settings.model_dir or ""
+        return model_location(self.settings) or ""
 
     def load_model(self) -> None:
         s = self.settings
         self.info = None
-        if not s.model_dir:
+        location = model_location(s)  # a folder or file, or a remote server's URL
+        if not location:
             self.status.show_status(EngineStatus("none"))
         else:  # show it at once: until the worker answers, the old model's "ready" would still show
-            self.status.show_status(EngineStatus("loading", s.model_dir))
-            self.engine.load(lambda: self.make_engine(s), s.model_dir)
+            self.status.show_status(EngineStatus("loading", location))
+            self.engine.load(lambda: self.make_engine(s), location)
 
     def _worker_failed(self, failure: WorkerFailure) -> None:
         self.statusBar().showMessage(failure.message, 15000)  # the reply itself shows it too

@@ -5,7 +5,10 @@ the model folder holds. Backends announced as coming are listed but cannot be se
 device and the weights' dtype (the MSA section) are part of how the model is loaded, so changing
 them (like the folder, backend or context) reloads it. Values set by the environment or the
 command line win over the file (core/settings.py), so the dialog names any that will override
-what is saved here.
+what is saved here. A remote server is its URL, its API key (a password field saved through
+core/secrets to the OS keyring or a private file when the dialog is saved, never to settings.json)
+and its model, an editable list that "Test connection" fills from the server's /v1/models on a
+pool thread (app/tasks.py), showing the models or the error without blocking the window.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QSpinBox, QWidget)
 
 from core.engine import AUTO, backends
+from core.secrets import get_api_key, set_api_key
 from core.settings import Settings
+
+from app.tasks import TaskRunner
 
 DEVICES = ("auto", "cuda", "cpu")
 FLASH_CHOICES = (("automatic (on)", None), ("on", True), ("off", False))
@@ -65,6 +71,22 @@ class SettingsDialog(QDialog):
         self.host_tensors = QLineEdit(g.host_tensors or "", placeholderText="none, e.g. ffn_.*_exps",
                                       toolTip="GGUF: tensors kept in host memory (comma-separated patterns); "
                                               "ffn_.*_exps keeps MoE experts on the CPU")
+        r = settings.remote
+        self.remote_url = QLineEdit(r.base_url or "", placeholderText="http://host:8000/v1",
+                                    toolTip="Remote: the OpenAI-compatible server (vLLM, SGLang, llama.cpp, Spyglass)")
+        self.stored_key = self._stored_key(r.base_url)
+        self.api_key = QLineEdit(self.stored_key, echoMode=QLineEdit.EchoMode.Password, placeholderText="none",
+                                 toolTip="Remote: kept in the system keyring (or a file only you can read), "
+                                         "never in settings.json")
+        self.remote_model = QComboBox(editable=True, toolTip="Remote: empty means the server's only model")
+        self.remote_model.setCurrentText(r.model or "")
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel("", wordWrap=True)
+        self.tasks = TaskRunner(self)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.remote_model, 1)
+        model_row.addWidget(self.test_button)
         self.context = QSpinBox(minimum=256, maximum=1 << 20, singleStep=1024, value=settings.context_tokens)
         self.max_tokens = QSpinBox(minimum=1, maximum=1 << 17, value=settings.max_tokens)
         self.temperature = self._optional_float(settings.temperature, 0.0, 2.0)
@@ -81,6 +103,8 @@ class SettingsDialog(QDialog):
                               ("Weights", self.dtype), ("GGUF GPU layers", self.gpu_layers),
                               ("GGUF threads", self.threads), ("GGUF flash attention", self.flash_attn),
                               ("GGUF projector", self.mmproj), ("GGUF host-memory tensors", self.host_tensors),
+                              ("Server URL", self.remote_url), ("Server API key", self.api_key),
+                              ("Server model", model_row), ("", self.test_result),
                               ("Context tokens", self.context),
                               ("Longest reply", self.max_tokens), ("Temperature", self.temperature),
                               ("Top-p", self.top_p), ("Top-k", self.top_k), ("Seed", self.seed), ("", self.think),
@@ -101,6 +125,47 @@ class SettingsDialog(QDialog):
         box.setValue(low - 0.01 if value is None else value)
         return box
 
+    @staticmethod
+    def _stored_key(url: str | None) -> str:
+        try:
+            return (get_api_key(url) or "") if url else ""
+        except OSError:
+            return ""  # an unreadable key file: the field starts empty and a save writes a new one
+
+    def test_connection(self) -> None:
+        """List the server's models off the UI thread; the result lands in the model list."""
+        from core.engine.remote import list_models  # the openai client loads only when a server is used
+
+        url, key = self.remote_url.text().strip(), self.api_key.text().strip() or None
+        remote = replace(self.base.remote, retries=0)
+        self.test_button.setEnabled(False)
+        self.test_result.setText(f"Asking {url} for its models…")
+        self.tasks.run_task(lambda: list_models(remote, key, url), self._models_listed, self._connection_failed)
+
+    def _models_listed(self, models: list[str]) -> None:
+        self.test_button.setEnabled(True)
+        chosen = self.remote_model.currentText()
+        self.remote_model.clear()
+        self.remote_model.addItems(models)
+        self.remote_model.setCurrentText(chosen or (models[0] if len(models) == 1 else ""))
+        self.test_result.setText(f"Connected: {len(models)} model{'s' * (len(models) != 1)}: {', '.join(models)}")
+
+    def _connection_failed(self, message: str) -> None:
+        self.test_button.setEnabled(True)
+        self.test_result.setText(f"Connection failed: {message}")
+
+    def accept(self) -> None:
+        """Store an edited API key (for the URL shown) before the dialog closes as saved."""
+        url, key = self.remote_url.text().strip(), self.api_key.text().strip()
+        if url and key != self.stored_key:
+            try:
+                set_api_key(url, key)
+            except OSError as err:
+                self.test_result.setText(f"The API key could not be stored: {err}")
+                return
+            self.stored_key = key
+        super().accept()
+
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a model folder", self.model_dir.text())
         if folder:
@@ -116,8 +181,10 @@ class SettingsDialog(QDialog):
         gguf = replace(self.base.gguf, gpu_layers=self.gpu_layers.value(), threads=self.threads.value() or None,
                        flash_attn=self.flash_attn.currentData(), mmproj=self.mmproj.text().strip() or None,
                        host_tensors=self.host_tensors.text().strip() or None)
+        remote = replace(self.base.remote, base_url=self.remote_url.text().strip() or None,
+                         model=self.remote_model.currentText().strip() or None)
         return replace(self.base, engine=self.backend.currentData(), model_dir=self.model_dir.text().strip() or None,
-                       gguf=gguf,
+                       gguf=gguf, remote=remote,
                        msa=msa, context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),
                        temperature=optional(self.temperature), top_p=optional(self.top_p) or None,
                        top_k=None if self.top_k.value() < 0 else self.top_k.value(),

@@ -9,7 +9,17 @@ from __future__ import annotations
 from .media import MediaPlan
 from .options import GREEDY, GenerateOptions, SamplingParams, options_from_settings
 from .protocol import STATES, Engine, EngineError, EngineInfo
-from .registry import AUTO, Backend, backends, choose_backend, get_backend, open_engine, register, unregister
+from .registry import (
+    AUTO,
+    Backend,
+    backends,
+    choose_backend,
+    get_backend,
+    model_location,
+    open_engine,
+    register,
+    unregister,
+)
 
 __all__ = [
     "AUTO",
@@ -25,6 +35,7 @@ __all__ = [
     "backends",
     "choose_backend",
     "get_backend",
+    "model_location",
     "open_engine",
     "options_from_settings",
     "register",

@@ -81,6 +81,15 @@ def is_url(location: str) -> bool:
     return location.lower().startswith(("http://", "https://"))
 
 
+def model_location(settings: Settings) -> str | None:
+    """What the model is, for loading and for the user: the model location, else the server URL
+    of a server backend chosen in the engine setting."""
+    if settings.model_dir:
+        return settings.model_dir
+    forced = _BACKENDS.get(settings.engine)
+    return settings.remote.base_url if forced is not None and forced.server else None
+
+
 def choose_backend(settings: Settings) -> tuple[Backend, str]:
     """The backend for `settings` and the reason it was chosen."""
     forced = get_backend(settings.engine) if settings.engine != AUTO else None

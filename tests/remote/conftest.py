@@ -5,7 +5,6 @@ killed at the end), and the scripted Starlette server (tests/remote/scripted.py)
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.gguf.conftest import llama_cpp_dir, m3_folder, m3_gguf, m3_vision_gguf  # noqa: F401 - fixtures
-from tests.remote.scripted import ThreadServer
+from tests.remote.scripted import ThreadServer, free_port  # noqa: F401 - for the tests
 
 SERVER_KEY = "sk-test-0123456789abcdef-remote"  # distinctive, so a leak into a file or a log is found
 ALIAS = "tiny-m3"
@@ -30,12 +29,6 @@ class LlamaServer:
     model: str
     process: subprocess.Popen
     log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(url: str, key: str) -> bool:

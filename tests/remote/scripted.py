@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import threading
 import time
@@ -107,6 +108,13 @@ class Scripts:
         else:
             yield sse({"error": {"message": f"no script {script!r}"}})
         yield "data: [DONE]\n\n"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a refused connection)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def sse(data: dict) -> str:

@@ -26,7 +26,7 @@ from core.history import HistoryStore
 from core.messages import ImagePart, Message, Source, TextPart, VideoPart
 from core.settings import RemoteSettings, Settings
 
-from .conftest import free_port
+from .scripted import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HI = [Message.text("user", "hi")]
