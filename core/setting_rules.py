@@ -24,6 +24,8 @@ ATTENTION_BACKENDS = ("reference", "triton")
 MAX_TOKENS = 10_000_000
 MAX_SEED = 2**32 - 1
 DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?")
+MAX_QUEUE = 4096  # requests waiting for the server's one engine
+MAX_BODY = 1 << 30  # largest request body the server may be told to accept
 SHOWN_CHARS = 80  # a value longer than this is cut in messages
 
 
@@ -59,6 +61,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "gguf.gpu_layers": (_finite(-1), "a whole number: -1 for all layers, 0 for none, or a count"),
     "gguf.threads": (_finite(1), "a whole number of at least 1, or null for llama.cpp's choice"),
     "gguf.mmproj": (_no_nul, "a file name (text without NUL characters), or null"),
+    "serve.host": (lambda v: v.strip() != "" and _no_nul(v), "a host name or IP address, e.g. 127.0.0.1"),
+    "serve.port": (_finite(0, 65535), "a whole number from 0 (any free port) to 65,535"),
+    "serve.queue": (_finite(0, MAX_QUEUE), f"a whole number from 0 to {MAX_QUEUE:,}"),
+    "serve.max_body_bytes": (_finite(1024, MAX_BODY), f"a whole number of bytes from 1,024 to {MAX_BODY:,}"),
 }
 TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
