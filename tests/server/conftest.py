@@ -38,6 +38,11 @@ def client(url, token=TOKEN, **kw):
     return openai.OpenAI(base_url=url + "/v1", api_key=token, max_retries=0, timeout=kw.pop("timeout", 30), **kw)
 
 
+def health(url, token=TOKEN):
+    """What /health says (it needs the token like every route)."""
+    return client(url, token).get(url + "/health", cast_to=object)
+
+
 @pytest.fixture
 def serve():
     """`serve(engine, **serve_settings)` loads `engine`, starts a server over it, returns its URL."""
