@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from contextlib import closing
 
@@ -265,5 +266,11 @@ def serve_main(args: argparse.Namespace) -> int:
         extra = [host, *args.allow_host] if args.expose else []
         app = create_app(engine, settings=settings, token=token, extra_hosts=extra)
         print(f"spyglass serve: {engine.info().model} at {url_of(sock)}/v1", file=sys.stderr, flush=True)
-        make_server(app).run(sockets=[sock])
+        # uvicorn stops gracefully on SIGINT or SIGTERM, then raises the signal again; both become
+        # KeyboardInterrupt here, so the engine is closed (and a GGUF child stopped) either way
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            make_server(app).run(sockets=[sock])
+        except KeyboardInterrupt:
+            print("spyglass serve: stopped", file=sys.stderr)
     return 0

@@ -44,7 +44,9 @@ class FakeEngine:
         if self.fail is not None:  # raised at the call, as real engines refuse a prompt
             raise self.fail
         if self.count_tokens(messages) > self.context:
-            raise ContextTooLongError(f"the prompt has {self.count_tokens(messages)} tokens, the context {self.context}")
+            raise ContextTooLongError(
+                f"the prompt has {self.count_tokens(messages)} tokens, the context {self.context}"
+            )
         self.requests.append((messages, options))
         self._cancel.clear()
         return self._stream(self.script(messages, options), options, self.count_tokens(messages))
@@ -81,8 +83,15 @@ class FakeEngine:
 def from_settings(settings):
     spec = json.loads(Path(settings.model_dir).read_text())
     words = spec.get("words", 8)
-    return FakeEngine(lambda m, o: [TextDelta(f"w{i} ") for i in range(words)], delay=spec.get("delay", 0.0))
+    script = lambda m, o: [TextDelta(f"w{i} ") for i in range(words)]  # noqa: E731
+    return FakeEngine(script, delay=spec.get("delay", 0.0), context=10**9)
 
 
-FAKE = register(Backend("fake", "Fake (server tests)", "tests.server.fake_engine:from_settings",
-                        lambda path: "a .fake file" if path.suffix == ".fake" else None))
+FAKE = register(
+    Backend(
+        "fake",
+        "Fake (server tests)",
+        "tests.server.fake_engine:from_settings",
+        lambda path: "a .fake file" if path.suffix == ".fake" else None,
+    )
+)

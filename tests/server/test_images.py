@@ -29,7 +29,9 @@ def data_uri(data, media="image/png"):
 
 
 def asking(url, text="what is this?"):
-    return [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]}]
+    return [
+        {"role": "user", "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]}
+    ]
 
 
 @pytest.fixture
@@ -79,7 +81,9 @@ def image_host(pixels):
 def test_a_remote_url_is_refused_unless_enabled(serve, image_host):
     engine = FakeEngine()
     c = client(serve(engine, queue=0))
-    status, err = error_of(lambda: c.chat.completions.create(model="fake-model", messages=asking(image_host + "/cat.png")))
+    status, err = error_of(
+        lambda: c.chat.completions.create(model="fake-model", messages=asking(image_host + "/cat.png"))
+    )
     assert (status, err["code"], err["param"]) == (400, "remote_image_refused", "image_url[0]")
     assert "serve.allow_remote_images" in err["message"] and engine.requests == []
     # the refused request gave its place back: with no queue, a next one would otherwise be a 429
@@ -92,18 +96,25 @@ def test_a_remote_url_is_fetched_when_enabled(serve, image_host, pixels):
     c.chat.completions.create(model="fake-model", messages=asking(image_host + "/cat.png"))
     image = engine.requests[-1][0][0].parts[1]
     assert np.array_equal(image.pixels, pixels)
-    status, err = error_of(lambda: c.chat.completions.create(model="fake-model", messages=asking(image_host + "/no.png")))
+    status, err = error_of(
+        lambda: c.chat.completions.create(model="fake-model", messages=asking(image_host + "/no.png"))
+    )
     assert status == 400 and "cannot be fetched" in err["message"]
 
 
-@pytest.mark.parametrize("url, says", [
-    (data_uri(b"hello", "text/plain"), "not an image"),
-    (data_uri(b"\x89PNG\r\n\x1a\n" + b"\0" * 40), "cannot be read"),
-    (data_uri(b"%PDF-1.4\n" + b"x" * 100), "cannot be read"),
-    ("file:///etc/passwd", "data: URI or an http(s) address"),
-    ("ftp://example.org/cat.png", "data: URI or an http(s) address"),
-])
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        (data_uri(b"hello", "text/plain"), "not an image"),
+        (data_uri(b"\x89PNG\r\n\x1a\n" + b"\0" * 40), "cannot be read"),
+        (data_uri(b"%PDF-1.4\n" + b"x" * 100), "cannot be read"),
+        ("file:///etc/passwd", "data: URI or an http(s) address"),
+        ("ftp://example.org/cat.png", "data: URI or an http(s) address"),
+    ],
+)
 def test_what_is_not_a_readable_image_is_a_400(serve, url, says):
     engine = FakeEngine()
-    status, err = error_of(lambda: client(serve(engine)).chat.completions.create(model="fake-model", messages=asking(url)))
+    status, err = error_of(
+        lambda: client(serve(engine)).chat.completions.create(model="fake-model", messages=asking(url))
+    )
     assert status == 400 and says in err["message"] and engine.requests == []

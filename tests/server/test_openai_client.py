@@ -27,8 +27,11 @@ def test_models_and_health(serve):
 
 def test_a_streamed_reply_arrives_as_chunks_with_usage(serve):
     url = serve(FakeEngine())
-    chunks = list(client(url).chat.completions.create(
-        model="fake-model", messages=HI, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client(url).chat.completions.create(
+            model="fake-model", messages=HI, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert deltas == ["echo: ", "hello ", "there "]  # one chunk per token
@@ -75,7 +78,9 @@ def test_tool_calls_stream_as_deltas_and_finish_with_tool_calls(serve):
     chunks = list(client(serve(engine)).chat.completions.create(model="fake-model", messages=HI, stream=True))
     calls = [tc for ch in chunks if ch.choices for tc in ch.choices[0].delta.tool_calls or []]
     assert [(tc.index, tc.function.name, json.loads(tc.function.arguments)) for tc in calls] == [
-        (0, "get_weather", {"city": "Oslo"}), (1, "now", {})]
+        (0, "get_weather", {"city": "Oslo"}),
+        (1, "now", {}),
+    ]
     assert all(tc.id.startswith("call_") and tc.type == "function" for tc in calls) and calls[0].id != calls[1].id
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
@@ -106,13 +111,26 @@ def test_request_options_and_messages_reach_the_engine(serve):
     messages = [
         {"role": "developer", "content": "be brief"},
         {"role": "user", "content": [{"type": "text", "text": "what "}, {"type": "text", "text": "time?"}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "now", "arguments": '{"tz": "UTC"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "now", "arguments": '{"tz": "UTC"}'}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "noon"},
     ]
     client(serve(engine)).chat.completions.create(
-        model="fake-model", messages=messages, temperature=0.5, top_p=0.9, seed=7, stop=["END", "STOP"],
-        max_tokens=33, tools=tools, extra_body={"top_k": 4, "chat_template_kwargs": {"enable_thinking": True}})
+        model="fake-model",
+        messages=messages,
+        temperature=0.5,
+        top_p=0.9,
+        seed=7,
+        stop=["END", "STOP"],
+        max_tokens=33,
+        tools=tools,
+        extra_body={"top_k": 4, "chat_template_kwargs": {"enable_thinking": True}},
+    )
     got, options = engine.requests[-1]
     assert [m.role for m in got] == ["system", "user", "assistant", "tool"]
     assert got[1].parts == (TextPart("what "), TextPart("time?"))
@@ -147,8 +165,11 @@ def test_refusals_come_in_the_openai_error_shape(serve):
     assert (status, err["param"]) == (400, "messages.0.role")
     status, err = error_of(lambda: create(model="fake-model", messages=[{"role": "user", "content": "a " * 60}]))
     assert (status, err["code"]) == (400, "context_length_exceeded")
-    status, err = error_of(lambda: c.post("/chat/completions", body=None, cast_to=object,
-                                          options={"headers": {"Content-Type": "application/json"}}))
+    status, err = error_of(
+        lambda: c.post(
+            "/chat/completions", body=None, cast_to=object, options={"headers": {"Content-Type": "application/json"}}
+        )
+    )
     assert status == 400
     status, err = error_of(lambda: c.get("/nowhere", cast_to=object))
     assert (status, err["code"]) == (404, "not_found")
@@ -158,8 +179,9 @@ def test_refusals_come_in_the_openai_error_shape(serve):
 
 def test_a_body_over_the_bound_is_413(serve):
     c = client(serve(FakeEngine(), max_body_bytes=4096))
-    status, err = error_of(lambda: c.chat.completions.create(
-        model="fake-model", messages=[{"role": "user", "content": "x" * 5000}]))
+    status, err = error_of(
+        lambda: c.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "x" * 5000}])
+    )
     assert (status, err["code"]) == (413, "body_too_large")
     assert c.chat.completions.create(model="fake-model", messages=HI).choices[0].message.content
 
@@ -167,19 +189,26 @@ def test_a_body_over_the_bound_is_413(serve):
 @pytest.mark.parametrize("stream", [True, False])
 def test_an_engine_that_fails_before_a_token_is_a_500(serve, stream):
     engine = scripted(Finished("error", "the child died"))
-    status, err = error_of(lambda: client(serve(engine)).chat.completions.create(
-        model="fake-model", messages=HI, stream=stream))
+    status, err = error_of(
+        lambda: client(serve(engine)).chat.completions.create(model="fake-model", messages=HI, stream=stream)
+    )
     assert status == 500 and "the child died" in err["message"] and err["type"] == "server_error"
 
 
 def test_an_engine_refusing_the_request_is_a_400_and_a_broken_one_a_503(serve):
     from core.engine.protocol import EngineError
 
-    status, err = error_of(lambda: client(serve(FakeEngine(fail=ValueError("no vision tower")))).chat.completions.create(
-        model="fake-model", messages=HI))
+    status, err = error_of(
+        lambda: client(serve(FakeEngine(fail=ValueError("no vision tower")))).chat.completions.create(
+            model="fake-model", messages=HI
+        )
+    )
     assert status == 400 and "no vision tower" in err["message"]
-    status, err = error_of(lambda: client(serve(FakeEngine(fail=EngineError("the engine is failed")))).chat.completions
-                           .create(model="fake-model", messages=HI, stream=True))
+    status, err = error_of(
+        lambda: client(serve(FakeEngine(fail=EngineError("the engine is failed")))).chat.completions.create(
+            model="fake-model", messages=HI, stream=True
+        )
+    )
     assert status == 503
 
 

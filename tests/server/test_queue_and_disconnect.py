@@ -67,7 +67,8 @@ def test_beyond_the_queue_a_429_with_retry_after_and_a_queued_client_that_leaves
     def queued_then_leaves():
         with pytest.raises(openai.APITimeoutError):
             client(url, timeout=1.0).chat.completions.create(
-                model="fake-model", messages=[{"role": "user", "content": "queued"}], stream=True)
+                model="fake-model", messages=[{"role": "user", "content": "queued"}], stream=True
+            )
         left.append(True)
 
     waiter = threading.Thread(target=queued_then_leaves)

@@ -48,14 +48,25 @@ def test_the_right_token_is_served(server):
     assert status == 200 and body["choices"][0]["message"]["content"] == "echo: hi "
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer wrong-token"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"},
-    {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": f"bearer {TOKEN[:-1]}"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": f"bearer {TOKEN[:-1]}"},
+    ],
+)
 def test_no_token_or_a_wrong_one_is_refused_everywhere(server, headers):
     url, engine = server
-    for method, path in [("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/health"),
-                         ("GET", "/nowhere")]:
+    for method, path in [
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/models"),
+        ("GET", "/health"),
+        ("GET", "/nowhere"),
+    ]:
         status, got, body = request(url, method, path, headers=headers, body=BODY if method == "POST" else None)
         assert (status, body["error"]["type"]) == (401, "authentication_error"), (method, path)
         assert got["www-authenticate"] == "Bearer"
@@ -69,8 +80,10 @@ def test_the_official_client_with_a_wrong_key_gets_a_401(server):
         client(server[0], token="not-it").models.list()
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "127.0.0.1.evil.example", "", "192.168.1.2:8000",
-                                  "localhost.evil.example"])
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:80", "127.0.0.1.evil.example", "", "192.168.1.2:8000", "localhost.evil.example"],
+)
 def test_a_foreign_host_header_is_refused_even_with_the_token(server, host):
     url, engine = server
     status, _, body = request(url, "POST", "/v1/chat/completions", headers={**auth(), "Host": host}, body=BODY)
@@ -86,16 +99,20 @@ def test_loopback_host_names_are_served(server, host):
 
 def test_a_cors_preflight_gets_no_allow_origin(server):
     url, engine = server
-    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization, content-type"}
+    preflight = {
+        "Origin": "https://evil.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
     status, headers, _ = request(url, "OPTIONS", "/v1/chat/completions", headers=preflight)
     assert status == 401 and not any(h.startswith("access-control-") for h in headers)
     # even a preflight that carries the token (browsers never send one) is not allowed
     status, headers, _ = request(url, "OPTIONS", "/v1/chat/completions", headers={**preflight, **auth()})
     assert status == 405 and not any(h.startswith("access-control-") for h in headers)
     # and a real cross-origin request gets its answer without any CORS header, so a page cannot read it
-    status, headers, _ = request(url, "POST", "/v1/chat/completions",
-                                 headers={**auth(), "Origin": "https://evil.example"}, body=BODY)
+    status, headers, _ = request(
+        url, "POST", "/v1/chat/completions", headers={**auth(), "Origin": "https://evil.example"}, body=BODY
+    )
     assert status == 200 and not any(h.startswith("access-control-") for h in headers)
 
 
@@ -117,6 +134,11 @@ def test_the_token_file_is_made_once_and_only_the_user_can_read_it(tmp_path):
 
 def test_host_names():
     assert [host_name(h) for h in ["[::1]:80", "localhost:1", "127.0.0.1", "::1", "[::1]"]] == [
-        "::1", "localhost", "127.0.0.1", "::1", "::1"]
+        "::1",
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "::1",
+    ]
     assert all(map(is_loopback, ["localhost", "127.0.0.1", "127.8.9.1", "::1"]))
     assert not any(map(is_loopback, ["", "0.0.0.0", "10.0.0.1", "localhost.evil.example", "::"]))
