@@ -13,9 +13,9 @@ from PIL import Image
 
 from core.messages import ImagePart, TextPart
 
-from .conftest import client
-from .test_openai_client import error_of
 from .fake_engine import FakeEngine
+from .harness import client
+from .test_openai_client import error_of
 
 
 def png(pixels):

@@ -10,8 +10,8 @@ import pytest
 from core.events import Finished, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall
 from core.messages import TextPart
 
-from .conftest import client, health
 from .fake_engine import FakeEngine
+from .harness import client, health
 
 HI = [{"role": "user", "content": "hello there"}]
 

@@ -11,8 +11,8 @@ import pytest
 
 from core.events import TextDelta
 
-from .conftest import client, health
 from .fake_engine import FakeEngine
+from .harness import client, health
 
 HI = [{"role": "user", "content": "hi"}]
 

@@ -13,8 +13,8 @@ import pytest
 from core.server import load_or_create_token
 from core.server.guard import host_name, is_loopback
 
-from .conftest import TOKEN, client
 from .fake_engine import FakeEngine
+from .harness import TOKEN, client
 
 BODY = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]})
 
