@@ -73,8 +73,9 @@ def create_app(engine: Engine, *, settings: Settings, token: str, extra_hosts: I
             raise _unknown_model(chat.model, info.model)
         worker.reserve()
         try:
-            urls = image_urls(chat)
-            images = await run_in_threadpool(read_images, urls, allow_remote=settings.serve.allow_remote_images)
+            urls, images = image_urls(chat), []
+            if urls:
+                images = await run_in_threadpool(read_images, urls, allow_remote=settings.serve.allow_remote_images)
             job = worker.submit(to_messages(chat, images), to_options(chat, base))
         except BaseException:
             worker.release()

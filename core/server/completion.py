@@ -20,7 +20,7 @@ from starlette.responses import Response
 from core.engine.protocol import ContextTooLongError, EngineError
 from core.events import Finished
 
-from .errors import ApiError
+from .errors import ApiError, send_json
 from .replies import ReplyBuilder
 from .worker import END, EngineWorker, Job
 
@@ -128,11 +128,13 @@ class CompletionResponse(Response):
         await self._send(send, {"type": "http.response.body", "body": body, "more_body": more})
 
     async def _send_json(self, send: Any, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body, ensure_ascii=False).encode()
-        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        await self._send(send, {"type": "http.response.start", "status": status, "headers": raw})
-        await self._send_body(send, payload, more=False)
+        await send_json(self._send_to(send), status, body, headers)
+
+    def _send_to(self, send: Any) -> Any:
+        async def guarded(message: dict) -> None:
+            await self._send(send, message)
+
+        return guarded
 
     async def _send(self, send: Any, message: dict) -> None:
         if self.gone:

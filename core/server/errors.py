@@ -53,10 +53,14 @@ def bad_request(message: str, *, param: str | None = None, code: str = "invalid_
     return ApiError(400, message, code, param)
 
 
-async def send_error(send, error: ApiError) -> None:
-    """Answer a raw ASGI request with `error` (for the guard, which runs outside the framework)."""
-    payload = json.dumps(error.body()).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+async def send_json(send, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+    """Answer a raw ASGI request with a JSON body (the guard and the completion response use it)."""
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def send_error(send, error: ApiError) -> None:
+    await send_json(send, error.status, error.body(), error.headers())

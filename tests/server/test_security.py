@@ -142,3 +142,14 @@ def test_host_names():
     ]
     assert all(map(is_loopback, ["localhost", "127.0.0.1", "127.8.9.1", "::1"]))
     assert not any(map(is_loopback, ["", "0.0.0.0", "10.0.0.1", "localhost.evil.example", "::"]))
+
+
+def test_the_command_refuses_an_address_off_loopback_without_expose(tmp_path, capsys, monkeypatch):
+    from app.__main__ import main
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    model = tmp_path / "m.fake"
+    model.write_text("{}")
+    token_file = tmp_path / "token"
+    assert main(["serve", "--model", str(model), "--host", "0.0.0.0", "--token-file", str(token_file)]) == 2
+    assert "pass --expose" in capsys.readouterr().err and not token_file.exists()
