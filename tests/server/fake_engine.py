@@ -3,17 +3,14 @@
 Its reply is a list of events from `script(messages, options)` (by default the words of
 "echo: <the last message's text>", one per token), followed by `Usage` and `Finished`; it
 honours `max_tokens` (then `length`), sleeps `delay` seconds per token, stops at the next token
-after `cancel()`, and records every request and every cancel. Registered as the backend "fake"
-for `.fake` files, whose JSON says how many words to say and how slowly (the load test's server
-runs in a child process through the real `spyglass serve` command).
+after `cancel()`, and records every request and every cancel. `fake_backend.py` registers it as
+a backend for the load test's child process.
 """
 
-import json
 import threading
 import time
-from pathlib import Path
 
-from core.engine import Backend, EngineInfo, register
+from core.engine import EngineInfo
 from core.engine.protocol import ContextTooLongError
 from core.events import Finished, TextDelta, Usage
 
@@ -78,20 +75,3 @@ class FakeEngine:
 
     def close(self):
         self.state = "closed"
-
-
-def from_settings(settings):
-    spec = json.loads(Path(settings.model_dir).read_text())
-    words = spec.get("words", 8)
-    script = lambda m, o: [TextDelta(f"w{i} ") for i in range(words)]  # noqa: E731
-    return FakeEngine(script, delay=spec.get("delay", 0.0), context=10**9)
-
-
-FAKE = register(
-    Backend(
-        "fake",
-        "Fake (server tests)",
-        "tests.server.fake_engine:from_settings",
-        lambda path: "a .fake file" if path.suffix == ".fake" else None,
-    )
-)

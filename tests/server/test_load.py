@@ -18,7 +18,7 @@ import openai
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = "import sys, tests.server.fake_engine; from app.__main__ import main; sys.exit(main(sys.argv[1:]))"
+CLI = "import sys, tests.server.fake_backend; from app.__main__ import main; sys.exit(main(sys.argv[1:]))"
 CLIENTS, QUEUE, WORDS = 64, 8, 20
 WANT = "".join(f"w{i} " for i in range(WORDS))
 PROMPT = "x " * 50_000  # 100 kB a request, so keeping requests alive would show in the memory
