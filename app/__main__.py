@@ -1,7 +1,8 @@
 """Entry point of the `spyglass` command and of `python -m app`.
 
 `spyglass` alone opens the desktop window (Qt is imported only then); `spyglass chat --model DIR`
-talks to a model in the terminal (`core/cli.py`; no Qt is loaded for it); `--version` prints the
+talks to a model in the terminal and `spyglass serve --model PATH` serves it over an
+OpenAI-compatible HTTP API (`core/cli.py`; no Qt is loaded for either); `--version` prints the
 version. Window options (`--model`, `--device`, `--context`, `--data-dir`) override the
 environment and the settings file (core/settings.py).
 """
@@ -20,15 +21,20 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat = commands.add_parser("chat", help="chat with a local model in the terminal",
                                description="Chat with a local model folder in the terminal.")
-    from core.cli import add_chat_arguments, chat_main
+    serve = commands.add_parser("serve", help="serve a local model over an OpenAI-compatible HTTP API",
+                                description="Serve a local model over an OpenAI-compatible HTTP API on loopback.")
+    from core.cli import add_chat_arguments, add_serve_arguments, chat_main, serve_main
 
     add_chat_arguments(chat)
+    add_serve_arguments(serve)
     args = parser.parse_args(argv)
     if args.version:
         print(f"spyglass {__version__}")
         return 0
     if args.command == "chat":
         return chat_main(args)
+    if args.command == "serve":
+        return serve_main(args)
     from app.application import run_app
 
     return run_app(args)

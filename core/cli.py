@@ -1,4 +1,4 @@
-"""`spyglass chat`: talk to a model in the terminal.
+"""`spyglass chat`: talk to a model in the terminal; `spyglass serve`: the same model over HTTP.
 
 The model and every option come from the same settings as the window (core/settings.py: flags
 here, then `SPYGLASS_*`, then the settings file), and the backend from the same registry
@@ -10,12 +10,16 @@ planning and attachments follow the window's rules. Images and videos given with
 before the model loads. Answers stream to standard output; reasoning, load progress and notes go
 to standard error, so a piped answer stays clean. Ctrl-C during a reply cancels that reply only.
 Problems with the model or the prompt end the command with a one-line message and exit status 2.
+`spyglass serve` loads the model the same way and answers OpenAI-compatible requests
+(core/server/) on loopback; another address needs `--expose`. Its bearer token is made on the
+first start, kept in a file only the user can read, and shown that once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from contextlib import closing
 
@@ -182,3 +186,91 @@ def chat_main(args: argparse.Namespace) -> int:
                 continue
             if not interactive:
                 return 1 if finished.reason == "error" else 0
+
+
+SERVE_FLAGS = {
+    "model": "model_dir",
+    "engine": "engine",
+    "device": "msa.device",
+    "dtype": "msa.dtype",
+    "context": "context_tokens",
+    "host": "serve.host",
+    "port": "serve.port",
+    "queue": "serve.queue",
+    "allow_remote_images": "serve.allow_remote_images",
+    "max_body_bytes": "serve.max_body_bytes",
+}
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="PATH", help="model folder or file (default: the model_dir setting)")
+    parser.add_argument("--engine", help="backend: auto (chosen from the model) or one the registry lists")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000; 0 for any free port)")
+    parser.add_argument("--queue", type=int, help="requests that may wait for the engine; more get 429 (default 8)")
+    parser.add_argument(
+        "--expose",
+        action="store_true",
+        help="allow a --host that is not loopback; its name is then accepted in the Host header",
+    )
+    parser.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME", help="another Host name to accept (with --expose)"
+    )
+    parser.add_argument(
+        "--allow-remote-images",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fetch http(s) image URLs (default: only data: URIs)",
+    )
+    parser.add_argument("--max-body-bytes", type=int, help="largest request body (default 64 MiB)")
+    parser.add_argument("--token-file", metavar="FILE", help="where the bearer token is kept (default: config folder)")
+    parser.add_argument("--context", type=int, help="tokens of context to reserve (default 32768)")
+    parser.add_argument("--device", help="cuda, cuda:1 or cpu (default: cuda when available)")
+    parser.add_argument("--dtype", choices=DTYPES, help="weights and cache (default: bf16 on CUDA, fp32)")
+
+
+def _serve_token(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from core.server import load_or_create_token
+    from core.settings import user_config_dir
+
+    path = Path(args.token_file) if args.token_file else user_config_dir() / "serve-token"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    token, created = load_or_create_token(path)
+    if created:
+        print(f"spyglass serve: a new bearer token, shown this once (kept in {path}):\n{token}", file=sys.stderr)
+    else:
+        print(f"spyglass serve: the bearer token is in {path}", file=sys.stderr)
+    return token
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    from core.engine import open_engine
+    from core.server import bind, create_app, make_server, url_of
+    from core.server.guard import is_loopback
+
+    try:
+        settings = load_settings({key: getattr(args, flag) for flag, key in SERVE_FLAGS.items()})
+        host = settings.serve.host
+        if not is_loopback(host) and not args.expose:
+            raise ValueError(f"{host} is not a loopback address; pass --expose to serve other computers")
+        token = _serve_token(args)
+        sock = bind(host, settings.serve.port)
+        engine = open_engine(settings)
+        engine.load(on_progress=_show_progress)
+    except (ValueError, RuntimeError, OSError) as err:
+        print(f"spyglass serve: {err}", file=sys.stderr)
+        return 2
+    with closing(engine), closing(sock):
+        extra = [host, *args.allow_host] if args.expose else []
+        app = create_app(engine, settings=settings, token=token, extra_hosts=extra)
+        print(f"spyglass serve: {engine.info().model} at {url_of(sock)}/v1", file=sys.stderr, flush=True)
+        # uvicorn stops gracefully on SIGINT or SIGTERM, then raises the signal again; both become
+        # KeyboardInterrupt here, so the engine is closed (and a GGUF child stopped) either way
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            make_server(app).run(sockets=[sock])
+        except KeyboardInterrupt:
+            print("spyglass serve: stopped", file=sys.stderr)
+    return 0

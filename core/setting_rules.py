@@ -28,6 +28,8 @@ DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?")
 URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.I)
 MAX_SECONDS = 86_400  # a day: longer is a typo, not a timeout
 MAX_RETRIES = 20
+MAX_QUEUE = 4096  # requests waiting for the server's one engine
+MAX_BODY = 1 << 30  # largest request body the server may be told to accept
 SHOWN_CHARS = 80  # a value longer than this is cut in messages
 
 
@@ -71,6 +73,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "remote.connect_timeout": (_finite(0, MAX_SECONDS, above=True), f"seconds above 0, at most {MAX_SECONDS:,}"),
     "remote.read_timeout": (_finite(0, MAX_SECONDS, above=True), f"seconds above 0, at most {MAX_SECONDS:,}"),
     "remote.retries": (_finite(0, MAX_RETRIES), f"a whole number from 0 to {MAX_RETRIES}"),
+    "serve.host": (lambda v: v.strip() != "" and _no_nul(v), "a host name or IP address, e.g. 127.0.0.1"),
+    "serve.port": (_finite(0, 65535), "a whole number from 0 (any free port) to 65,535"),
+    "serve.queue": (_finite(0, MAX_QUEUE), f"a whole number from 0 to {MAX_QUEUE:,}"),
+    "serve.max_body_bytes": (_finite(1024, MAX_BODY), f"a whole number of bytes from 1,024 to {MAX_BODY:,}"),
 }
 TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 

@@ -4,12 +4,13 @@ Precedence is CLI > environment (`SPYGLASS_*`) > settings file > defaults (STYLE
 only module that reads Spyglass's environment variables. Settings every backend shares sit at the
 top level; what only one backend reads sits in that backend's section (`msa`: our runtime's
 device, dtype, attention and decode-graph switches; the GGUF and remote sections come with those
-backends). Keys are dotted (`msa.device`) in `FIELDS`, in the README table and on the command
-line; the file nests each section as a JSON object. Each field names its environment variable in
-its metadata, so the README table and the loader cannot drift apart (tests/core/test_settings.py
-checks the table). The file is JSON in the user config folder (`$XDG_CONFIG_HOME/spyglass/
-settings.json`, computed here without Qt); history lives in the user data folder. No module-level
-mutable state: callers pass a `Settings`.
+backends), and `spyglass serve` has one too (`serve`: its address, queue and limits). Keys are
+dotted (`msa.device`) in `FIELDS`, in the README table and on the command line; the file nests
+each section as a JSON object. Each field names its environment variable in its metadata, so the
+README table and the loader cannot drift apart (tests/core/test_settings.py checks the table).
+The file is JSON in the user config folder (`$XDG_CONFIG_HOME/spyglass/settings.json`, computed
+here without Qt); history lives in the user data folder. No module-level mutable state: callers
+pass a `Settings`.
 """
 
 from __future__ import annotations
@@ -121,6 +122,31 @@ class RemoteSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """`spyglass serve`, the OpenAI-compatible local server (core/server/)."""
+
+    host: str = field(
+        default="127.0.0.1",
+        metadata=_env("SPYGLASS_SERVE_HOST", "address to listen on; one not on loopback needs `--expose` as well"),
+    )
+    port: int = field(default=8000, metadata=_env("SPYGLASS_SERVE_PORT", "port to listen on (0: any free port)"))
+    queue: int = field(
+        default=8, metadata=_env("SPYGLASS_SERVE_QUEUE", "requests that may wait behind the one running; more get 429")
+    )
+    allow_remote_images: bool = field(
+        default=False,
+        metadata=_env("SPYGLASS_SERVE_ALLOW_REMOTE_IMAGES", "fetch http(s) image URLs (default: data: URIs only)"),
+    )
+    max_body_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_env("SPYGLASS_SERVE_MAX_BODY_BYTES", "largest request body in bytes; a larger one gets 413"),
+    )
+
+    def __post_init__(self) -> None:
+        validate(self, "serve")
+
+
+@dataclass(frozen=True)
 class Settings:
     model_dir: str | None = field(default=None, metadata=_env("SPYGLASS_MODEL", "model folder to load at start"))
     engine: str = field(
@@ -155,6 +181,7 @@ class Settings:
     msa: MsaSettings = MsaSettings()
     gguf: GgufSettings = GgufSettings()
     remote: RemoteSettings = RemoteSettings()
+    serve: ServeSettings = ServeSettings()
 
     def __post_init__(self) -> None:
         validate(self, "")
@@ -180,8 +207,13 @@ class Settings:
         return replace(self, **top)
 
 
-# section name -> its dataclass: one per backend with settings of its own
-SECTION_TYPES: dict[str, type] = {"msa": MsaSettings, "gguf": GgufSettings, "remote": RemoteSettings}
+# section name -> its dataclass: one per backend with settings of its own, and the server's
+SECTION_TYPES: dict[str, type] = {
+    "msa": MsaSettings,
+    "gguf": GgufSettings,
+    "remote": RemoteSettings,
+    "serve": ServeSettings,
+}
 API_KEY_VARIABLE = "SPYGLASS_REMOTE_API_KEY"  # read by `api_key_override`; never a field, never saved
 
 
@@ -415,6 +447,7 @@ __all__ = [
     "GgufSettings",
     "MsaSettings",
     "RemoteSettings",
+    "ServeSettings",
     "Settings",
     "SettingsFileError",
     "flat_values",
