@@ -49,3 +49,23 @@ def test_the_streamed_reply_is_the_engines_own(engine):
     assert (reply.choices[0].message.content or "") == want_text
     assert reply.choices[0].finish_reason == FINISH[finished.reason]
     assert reply.usage.completion_tokens == usage.completion_tokens
+
+
+def test_the_remote_engine_through_serve_answers_as_the_engine_does(engine):
+    """Our remote engine against `spyglass serve` over the tiny real model: the same greedy text
+    and finish as the GGUF engine called directly, and the second turn's cache still used behind."""
+    from core.engine.remote import RemoteEngine
+
+    ask = [Message.text("user", PROMPT)]
+    events = list(engine.generate(ask, GenerateOptions(sampling=GREEDY, max_tokens=12)))
+    want = "".join(e.text for e in events if isinstance(e, (TextDelta, ReasoningDelta)))
+    with running(create_app(engine, settings=Settings(), token="gguf-test-token-0123456789")) as url:
+        far = RemoteEngine(base_url=url + "/v1", api_key="gguf-test-token-0123456789", context_tokens=512)
+        far.load()
+        got = list(far.generate(ask, GenerateOptions(sampling=GREEDY, max_tokens=12)))
+        far.close()
+    assert "".join(e.text for e in got if isinstance(e, (TextDelta, ReasoningDelta))) == want
+    assert got[-1].reason == events[-1].reason
+    usage = next(e for e in got if isinstance(e, Usage))
+    assert usage.completion_tokens == 12 or got[-1].reason == "stop"
+    assert usage.cached_tokens > 0  # the same prompt again: the engine behind reused its cache
