@@ -66,7 +66,7 @@ def test_beyond_the_queue_a_429_with_retry_after_and_a_queued_client_that_leaves
 
     def queued_then_leaves():
         with pytest.raises(openai.APITimeoutError):
-            client(url, timeout=1.0).chat.completions.create(
+            client(url, timeout=5.0).chat.completions.create(  # long enough for the 429 below, under load
                 model="fake-model", messages=[{"role": "user", "content": "queued"}], stream=True
             )
         left.append(True)
