@@ -37,6 +37,10 @@ class _Relay(QObject):
 class _Job(QRunnable):
     def __init__(self, fn: Callable[[], Any], relay: _Relay, on_done, on_failed) -> None:
         super().__init__()
+        # Python owns the job, not the pool: a pool deleting the C++ half on its own thread while
+        # the Python half is still referenced is a known way for PySide to crash. TaskRunner keeps
+        # the job until its callback has run on the UI thread, then lets it go.
+        self.setAutoDelete(False)
         self.fn, self.relay, self.on_done, self.on_failed = fn, relay, on_done, on_failed
 
     def run(self) -> None:
@@ -53,10 +57,23 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.pool = pool or QThreadPool.globalInstance()
         self.relay = _Relay(self)
+        self._jobs: set[_Job] = set()  # running or awaiting their callback; touched on the UI thread only
 
     def run_task(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
                  on_failed: Callable[[str], None]) -> None:
-        self.pool.start(_Job(fn, self.relay, on_done, on_failed))
+        job: _Job
+
+        def done(result: Any) -> None:
+            self._jobs.discard(job)
+            on_done(result)
+
+        def failed(message: str) -> None:
+            self._jobs.discard(job)
+            on_failed(message)
+
+        job = _Job(fn, self.relay, done, failed)
+        self._jobs.add(job)
+        self.pool.start(job)
 
     def reporter(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
         """A function any thread may call; `callback(value)` then runs on the UI thread."""
