@@ -99,12 +99,11 @@ def _attachments(args) -> list:
 
 
 def _show_progress(p: LoadProgress) -> None:
-    print(
-        f"\rloading {p.step}/{p.total} ({p.bytes_done / 1e9:.2f} of {p.bytes_total / 1e9:.2f} GB)",
-        end="\n" if p.step == p.total else "",
-        file=sys.stderr,
-        flush=True,
-    )
+    size = ""
+    if p.bytes_total:  # a remote engine loads no bytes here
+        unit, scale = ("GB", 1e9) if p.bytes_total >= 1e9 else ("MB", 1e6)
+        size = f" ({p.bytes_done / scale:.2f} of {p.bytes_total / scale:.2f} {unit})"
+    print(f"\rloading {p.step}/{p.total}{size}", end="\n" if p.step == p.total else "", file=sys.stderr, flush=True)
 
 
 def _print_event(event, answer: list[str]) -> None:

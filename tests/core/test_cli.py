@@ -77,3 +77,15 @@ def test_chat_answers_about_an_image_and_a_video(tiny_vl_dir, tmp_path):
     assert f"[{events[-2].prompt_tokens} prompt tokens" in run.stderr
     bad = spyglass("chat", "--model", str(tiny_vl_dir), "--image", str(tmp_path / "clip.avi"), "hi")
     assert bad.returncode == 2 and "clip.avi is a video file; --image takes images" in bad.stderr
+
+
+def test_load_progress_shows_sizes_in_a_readable_unit(capsys):
+    from core.cli import _show_progress
+    from core.events import LoadProgress
+
+    _show_progress(LoadProgress(3, 10, 12_300_000, 31_500_000))
+    _show_progress(LoadProgress(10, 10, 8_000_000_000, 8_000_000_000))
+    _show_progress(LoadProgress(1, 1, 0, 0))
+    assert capsys.readouterr().err == (
+        "\rloading 3/10 (12.30 of 31.50 MB)\rloading 10/10 (8.00 of 8.00 GB)\n\rloading 1/1\n"
+    )
