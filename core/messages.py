@@ -10,6 +10,7 @@ reads, refusing parts the engine cannot show the model rather than dropping them
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +105,14 @@ class Message:
     @classmethod
     def text(cls, role: str, text: str) -> Message:
         return cls(role, (TextPart(text),))
+
+
+def pixel_digest(pixels: np.ndarray) -> str:
+    """A content digest of pixels (shape included): equal images share cache entries, others never."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(pixels.shape).encode())
+    h.update(np.ascontiguousarray(pixels).reshape(-1).data)
+    return h.hexdigest()
 
 
 IMAGE_MARK, VIDEO_MARK = "]<]image[>[", "]<]video[>["  # where a medium sits in a message's text

@@ -36,7 +36,7 @@ from core.vision.sizes import check_input_size
 
 from .gguf_child import ChildParams, main
 from .options import GenerateOptions
-from .protocol import ContextTooLongError, EngineError, EngineInfo, require_ready
+from .protocol import ContextTooLongError, EngineBase, EngineError, EngineInfo
 
 log = logging.getLogger(__name__)
 MAGIC = b"GGUF"
@@ -171,7 +171,7 @@ class ProjectorPlan:
         return self._known[key]
 
 
-class GgufEngine:
+class GgufEngine(EngineBase):
     def __init__(self, location: str | Path, *, settings: GgufSettings = GgufSettings(), context_tokens: int = 4096):
         self.location, self.settings, self.context_tokens = Path(location), settings, context_tokens
         self.state: str = "idle"
@@ -358,12 +358,3 @@ class GgufEngine:
             if self._plans is not None:
                 self._plans.close()
             self._proc = self._conn = self._plans = None
-
-    def _require_ready(self) -> None:
-        require_ready(self.state, self.error)
-
-    def __enter__(self) -> GgufEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

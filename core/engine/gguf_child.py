@@ -40,11 +40,11 @@ from typing import Any
 import numpy as np
 
 from core.events import Finished, LoadProgress, Usage
-from core.messages import ImagePart, Message, VideoPart, template_messages
+from core.messages import Message, template_messages
 from core.model.prompt import ChatTemplate
 from core.model.stream import StreamParser, partial_prefix_len, reply_format
 
-from .gguf_media import Projector, Unit, digest
+from .gguf_media import Projector, Unit, frame_keys
 from .options import GenerateOptions, SamplingParams
 
 LOAD_STEPS = 100  # llama.cpp's progress over the file to 90, the context 95, the projector 100
@@ -187,7 +187,7 @@ class _Prompt:
     ids: list[int]
     reused: int
     units: list[Unit]
-    media: tuple[bytes, ...]  # content digests of the prompt's images and videos, in order
+    media: tuple[tuple[str, ...], ...]  # `frame_keys` of the prompt's images and videos, in order
     cells: int  # cache cells the prompt takes
     chunks: Any = None  # the mtmd chunk list owning the image units
 
@@ -249,7 +249,7 @@ class _Model:
         # the last prompt and reply as text, token sequence and media: a next turn that starts with
         # that text and media reuses those tokens, so the reply is never re-tokenized differently
         # (and evaluated again) just because its text tokenizes another way than it was generated
-        self._last: tuple[str, list[int], tuple[bytes, ...]] = ("", [], ())
+        self._last: tuple[str, list[int], tuple[tuple[str, ...], ...]] = ("", [], ())
         self._pieces: dict[int, bytes] = {}
         self._ends: dict[int, bool] = {}
         self.specials = {"bos_token": self._piece(self.llm.token_bos()), "eos_token": self._piece(self.llm.token_eos())}
@@ -331,18 +331,16 @@ class _Model:
 
     def prompt(self, messages: list[Message], options: GenerateOptions) -> _Prompt:
         media: list = []
-        parts = [p for m in messages for p in m.parts if isinstance(p, (ImagePart, VideoPart))]
-        if parts and self.vision is None:
+        rendered = template_messages(messages, media)
+        if media and self.vision is None:
             raise ValueError(
-                f"the conversation holds {len(parts)} image(s) or video(s), but {os.path.basename(self.params.path)} "
+                f"the conversation holds {len(media)} image(s) or video(s), but {os.path.basename(self.params.path)} "
                 "has no vision projector: put its mmproj-*.gguf beside it, or choose one (gguf.mmproj)"
             )
         text = self.template.render(
-            template_messages(messages, media),
-            tools=list(options.tools) or None,
-            **{**self.specials, **options.template_options},
+            rendered, tools=list(options.tools) or None, **{**self.specials, **options.template_options}
         )
-        keys = tuple(digest(p.pixels if isinstance(p, ImagePart) else p.frames) for p in media)
+        keys = tuple(frame_keys(p) for p in media)
         last_text, last_ids, last_media = self._last
         if (
             last_text
@@ -357,7 +355,9 @@ class _Model:
         chunks = None
         if rest_media:
             assert self.vision is not None
-            units, chunks = self.vision.tokenize(rest, rest_media, add_special=first and self.bos)
+            units, chunks = self.vision.tokenize(
+                rest, rest_media, list(keys[len(keys) - len(rest_media) :]), add_special=first and self.bos
+            )
         else:
             ids = self.llm.tokenize(rest.encode("utf-8"), add_bos=first and self.bos, special=True)
             units = [Unit(ids, None, len(ids))]

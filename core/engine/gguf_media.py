@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.messages import IMAGE_MARK, VIDEO_MARK, ImagePart, VideoPart
+from core.messages import IMAGE_MARK, VIDEO_MARK, ImagePart, VideoPart, pixel_digest
 
 STAMP = "[{m}m{s:.2f}s]"  # mtmd's video helper's time stamp
 
@@ -31,11 +31,11 @@ def stamp(seconds: float) -> str:
     return STAMP.format(m=int(seconds // 60), s=seconds - 60 * int(seconds // 60))
 
 
-def digest(pixels: np.ndarray) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(pixels.shape).encode())
-    h.update(np.ascontiguousarray(pixels).reshape(-1).data)
-    return h.hexdigest().encode()
+def frame_keys(part: ImagePart | VideoPart) -> tuple[str, ...]:
+    """The content digest of each frame the projector sees: one for an image, one per video frame."""
+    if isinstance(part, ImagePart):
+        return (pixel_digest(part.pixels),)
+    return tuple(pixel_digest(frame) for frame in part.frames)
 
 
 def sentinels(key: bytes, n: int) -> list[int]:
@@ -93,11 +93,14 @@ class Projector:
         self.mtmd.mtmd_bitmap_set_id(bitmap, key)
         return bitmap
 
-    def text_and_frames(self, text: str, media: list) -> tuple[str, list[tuple[np.ndarray, bytes]]]:
-        """`text` with mtmd's marker for each image and each video frame, and those frames in order."""
+    def text_and_frames(
+        self, text: str, media: list, keys: list[tuple[str, ...]]
+    ) -> tuple[str, list[tuple[np.ndarray, bytes]]]:
+        """`text` with mtmd's marker for each image and each video frame, and those frames in order
+        with their keys (`frame_keys` of each medium)."""
         frames: list[tuple[np.ndarray, bytes]] = []
         pieces, at = [], 0
-        for part in media:
+        for part, part_keys in zip(media, keys, strict=True):
             mark = IMAGE_MARK if isinstance(part, ImagePart) else VIDEO_MARK
             found = text.find(mark, at)
             if found < 0:
@@ -106,18 +109,20 @@ class Projector:
             at = found + len(mark)
             if isinstance(part, ImagePart):
                 pieces.append(self.marker)
-                frames.append((part.pixels, digest(part.pixels)))
+                frames.append((part.pixels, part_keys[0].encode()))
             else:
                 assert isinstance(part, VideoPart)
-                for frame, seconds in zip(part.frames, part.timestamps, strict=True):
+                for frame, seconds, key in zip(part.frames, part.timestamps, part_keys, strict=True):
                     pieces.append(stamp(seconds) + self.marker)
-                    frames.append((frame, digest(frame)))
+                    frames.append((frame, key.encode()))
         pieces.append(text[at:])
         return "".join(pieces), frames
 
-    def tokenize(self, text: str, media: list, *, add_special: bool) -> tuple[list[Unit], Any]:
+    def tokenize(
+        self, text: str, media: list, keys: list[tuple[str, ...]], *, add_special: bool
+    ) -> tuple[list[Unit], Any]:
         """The prompt's units and the chunk list that owns them (free it with `free`)."""
-        marked, frames = self.text_and_frames(text, media)
+        marked, frames = self.text_and_frames(text, media, keys)
         return self._tokenize(marked, frames, add_special=add_special)
 
     def _tokenize(self, marked: str, frames: list, *, add_special: bool) -> tuple[list[Unit], Any]:

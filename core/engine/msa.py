@@ -38,7 +38,7 @@ from core.vision.sizes import ImageBudget, M3MediaPlan, VideoBudget
 from core.vision.tower import VisionTower, expected_vision_tensors, vision_config_from_dict
 
 from .options import GenerateOptions, SamplingParams
-from .protocol import ContextTooLongError, EngineError, EngineInfo, require_ready
+from .protocol import ContextTooLongError, EngineBase, EngineError, EngineInfo
 
 log = logging.getLogger(__name__)
 END_OF_TURN = "[e~["  # the M3 end-of-message marker, an end token when the folder names none
@@ -103,7 +103,7 @@ def generation_defaults(folder: Path) -> tuple[SamplingParams, tuple[int, ...]]:
     return params, eos_ids
 
 
-class MsaEngine:
+class MsaEngine(EngineBase):
     def __init__(
         self,
         folder: str | Path,
@@ -288,12 +288,3 @@ class MsaEngine:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         self.state = "closed"
-
-    def _require_ready(self) -> None:
-        require_ready(self.state, self.error)
-
-    def __enter__(self) -> MsaEngine:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 from core.events import Event, LoadProgress
 from core.messages import Message
@@ -34,6 +34,25 @@ def require_ready(state: str, error: str | None) -> None:
     if state != "ready":
         detail = f": {error}" if error else ""
         raise EngineError(f"the engine is {state}{detail}; it must be loaded first")
+
+
+class EngineBase:
+    """What every engine class repeats: the readiness check and closing at the end of a `with`."""
+
+    state: str
+    error: str | None
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _require_ready(self) -> None:
+        require_ready(self.state, self.error)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)

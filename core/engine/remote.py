@@ -38,7 +38,7 @@ from core.vision.sizes import check_input_size
 
 from .gguf_media import stamp
 from .options import GenerateOptions
-from .protocol import EngineError, EngineInfo, require_ready
+from .protocol import EngineBase, EngineError, EngineInfo
 
 log = logging.getLogger(__name__)
 NO_KEY = "EMPTY"  # what servers started without a key expect (vLLM's convention); the client needs one
@@ -244,7 +244,7 @@ def _usage(u: Any) -> Usage:
     return Usage(int(u.prompt_tokens or 0), int(u.completion_tokens or 0), int(cached))
 
 
-class RemoteEngine:
+class RemoteEngine(EngineBase):
     def __init__(
         self,
         settings: RemoteSettings = RemoteSettings(),
@@ -378,15 +378,6 @@ class RemoteEngine:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    def _require_ready(self) -> None:
-        require_ready(self.state, self.error)
-
-    def __enter__(self) -> RemoteEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def client(settings: RemoteSettings, base_url: str, api_key: str | None) -> openai.OpenAI:

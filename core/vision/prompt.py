@@ -11,11 +11,10 @@ exact token count is known before any image is resized or any tower runs.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
-from core.messages import IMAGE_MARK, VIDEO_MARK, ImagePart, VideoPart
+from core.messages import IMAGE_MARK, VIDEO_MARK, ImagePart, VideoPart, pixel_digest
 
 from .sizes import FACTOR, TEMPORAL, ImageBudget, MediaError, VideoBudget, check_frames, check_input_size, smart_resize
 
@@ -43,22 +42,15 @@ def layout(part, images: ImageBudget = ImageBudget(), videos: VideoBudget = Vide
         height, width = part.pixels.shape[:2]
         check_input_size(height, width, images.max_input_pixels)
         h, w = smart_resize(height, width, min_pixels=images.min_pixels, max_pixels=images.max_pixels)
-        return MediaLayout("image", 1, (h // FACTOR) * (w // FACTOR), (None,), _digest(part.pixels))
+        return MediaLayout("image", 1, (h // FACTOR) * (w // FACTOR), (None,), pixel_digest(part.pixels))
     if isinstance(part, VideoPart):
         n, height, width = part.frames.shape[:3]
         check_frames(n, videos)
         h, w = smart_resize(height, width, min_pixels=videos.min_pixels, max_pixels=videos.max_pixels)
         steps = -(-n // TEMPORAL)
         times = tuple(float(part.timestamps[min(i * TEMPORAL, n - 1)]) for i in range(steps))
-        return MediaLayout("video", steps, (h // FACTOR) * (w // FACTOR), times, _digest(part.frames))
+        return MediaLayout("video", steps, (h // FACTOR) * (w // FACTOR), times, pixel_digest(part.frames))
     raise MediaError(f"{type(part).__name__} is not an image or a video")
-
-
-def _digest(pixels) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(pixels.shape).encode())
-    h.update(memoryview(pixels.reshape(-1)))
-    return h.hexdigest()
 
 
 def expand(text: str, media: list[MediaLayout]) -> str:

@@ -102,7 +102,7 @@ def test_our_runtime_transformers_and_llama_cpp_agree_where_selection_is_sparse(
     off = ((llama - ref).abs().amax(-1) / scale > 1e-3).nonzero().flatten().tolist()
     print(f"\nrelative max error: ours {relative(mine, ref):.2e}, llama.cpp {relative(llama[clear], ref[clear]):.2e} "
           f"where selection is clear; near-tied positions {tied.nonzero().flatten().tolist()}, llama.cpp "
-          f"leaves 1e-3 at {off}")
+          f"leaves 1e-3 at {off} (their margins {[f'{float(margin[i]):.1e}' for i in off]})")
     assert int(tied.sum()) <= N // 10  # the exemption stays small
     assert relative(mine, ref) < 1e-4
     assert float((llama[clear] - ref[clear]).abs().max() / scale) < 1e-3
