@@ -34,7 +34,7 @@ def test_an_action_records_its_screenshot_and_tier():
     (dict(kind="click"), "a click action needs a point"),
     (dict(kind="type", point=Point(1, 1, "model"), text="x"), "a type action takes no point"),
     (dict(kind="type"), "a type action needs text"),
-    (dict(kind="key"), "a key action needs keys"),
+    (dict(kind="key"), "a key action presses one key, not 0"),
     (dict(kind="wait", seconds=600), "at most 30 seconds"),
     (dict(kind="drag", point=Point(1, 1, "model")), "a drag needs an end point"),
 ])
