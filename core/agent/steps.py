@@ -60,7 +60,12 @@ class ConsentRequest:
 
 class Consent(Protocol):
     def ask(self, request: ConsentRequest) -> str:
-        """One of ANSWERS. Raising, or returning anything else, counts as "deny"."""
+        """One of ANSWERS; blocks until the user answers. Raising, or returning anything else,
+        counts as "deny"."""
+        ...
+
+    def cancel(self) -> None:
+        """Called from another thread when the task stops: a pending `ask` returns "deny" at once."""
         ...
 
 

@@ -54,14 +54,42 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN owner TEXT NOT NULL DEFAULT '';
     """,
+    # 4 -> 5: computer-use tasks and every step of them (SAFETY: every executed action is logged)
+    """
+    CREATE TABLE agent_tasks (
+        id INTEGER PRIMARY KEY,
+        task TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        started REAL NOT NULL,
+        ended REAL,
+        ending TEXT NOT NULL DEFAULT 'running',
+        message TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE agent_steps (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER NOT NULL REFERENCES agent_tasks(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        time REAL NOT NULL,
+        screenshot_id TEXT NOT NULL,
+        action TEXT NOT NULL DEFAULT '',
+        verdict TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        thumbnail BLOB,
+        UNIQUE (task_id, step)
+    );
+    """,
 )
 VERSION = len(MIGRATIONS)
 APPLICATION_ID = 0x53707967  # "Spyg" in SQLite's header, set on every history file this code opens
 TABLES = ("conversations", "messages", "attachments")
+AGENT_TABLES = ("agent_tasks", "agent_steps")  # from version 5
 COLUMNS = {  # at VERSION
     "conversations": {"id", "title", "created", "updated"},
     "messages": {"id", "conversation_id", "role", "text", "reasoning", "status", "error", "created", "model", "owner"},
     "attachments": {"id", "message_id", "kind", "path", "summary", "count", "tokens", "thumbnail", "digest"},
+    "agent_tasks": {"id", "task", "model", "started", "ended", "ending", "message"},
+    "agent_steps": {"id", "task_id", "step", "time", "screenshot_id", "action", "verdict", "outcome", "detail", "thumbnail"},
 }
 
 
@@ -85,14 +113,14 @@ def check_identity(db: sqlite3.Connection, path: str) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     tables = {t for t in tables if not t.startswith("sqlite_")}
-    theirs = sorted(tables - set(TABLES))
+    theirs = sorted(tables - set(TABLES) - set(AGENT_TABLES))
     if app_id not in (0, APPLICATION_ID) or app_id == 0 and (theirs or version == 0 and tables):
         raise ForeignFileError(
             f"{path} is not a Spyglass history file (an SQLite database of another program: application_id "
             f"{app_id:#x}, tables {', '.join(sorted(tables)) or 'none'}); it was left untouched. Move it away "
             "or point SPYGLASS_DATA_DIR elsewhere"
         )
-    missing = [t for t in TABLES if t not in tables]
+    missing = [t for t in TABLES + (AGENT_TABLES if version >= 5 else ()) if t not in tables]
     if 0 < version <= VERSION and missing:
         raise DamagedError(f"{path} is history schema version {version} but its tables {', '.join(missing)} are gone")
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .agent_log import AgentLog
 from .owner import OwnerLock, owner_alive
 from .schema import APPLICATION_ID, DamagedError, ForeignFileError, check_columns, check_identity, migrate
 
@@ -107,7 +108,7 @@ def _inspect(path: Path) -> None:
         db.close()
 
 
-class HistoryStore:
+class HistoryStore(AgentLog):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         memory = str(path) == ":memory:"
