@@ -7,7 +7,8 @@ bool is not a count and 1e30 is not a whole number; a float setting takes an int
 `context_tokens` and `max_tokens` stop at `MAX_TOKENS` (ten million: far past any model's
 context, low enough to catch a typo before a cache is sized by it); a seed is 32 bits because
 llama.cpp takes no more; a server URL is http(s) with a host; timeouts are above 0 and at most a
-day; numbers must be finite (JSON's NaN and Infinity read as floats).
+day; numbers must be finite (JSON's NaN and Infinity read as floats). An agent task stops at
+`MAX_AGENT_STEPS` at most; its stop keys are key names joined by `+`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ MAX_SECONDS = 86_400  # a day: longer is a typo, not a timeout
 MAX_RETRIES = 20
 MAX_QUEUE = 4096  # requests waiting for the server's one engine
 MAX_BODY = 1 << 30  # largest request body the server may be told to accept
+MAX_AGENT_STEPS = 1000
+MAX_MONITOR = 64
+HOTKEY = re.compile(r"<?\w+>?(\+<?\w+>?)*")
 SHOWN_CHARS = 80  # a value longer than this is cut in messages
 
 
@@ -77,6 +81,12 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "serve.port": (_finite(0, 65535), "a whole number from 0 (any free port) to 65,535"),
     "serve.queue": (_finite(0, MAX_QUEUE), f"a whole number from 0 to {MAX_QUEUE:,}"),
     "serve.max_body_bytes": (_finite(1024, MAX_BODY), f"a whole number of bytes from 1,024 to {MAX_BODY:,}"),
+    "agent.max_steps": (_finite(1, MAX_AGENT_STEPS), f"a whole number from 1 to {MAX_AGENT_STEPS:,}"),
+    "agent.monitor": (_finite(0, MAX_MONITOR), f"a whole number from 0 (all monitors) to {MAX_MONITOR}"),
+    "agent.stop_hotkey": (
+        lambda v: HOTKEY.fullmatch(v) is not None,
+        "key names joined by +, e.g. ctrl+alt+end, or null for the default",
+    ),
 }
 TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 

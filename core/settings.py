@@ -4,7 +4,8 @@ Precedence is CLI > environment (`SPYGLASS_*`) > settings file > defaults (STYLE
 only module that reads Spyglass's environment variables. Settings every backend shares sit at the
 top level; what only one backend reads sits in that backend's section (`msa`: our runtime's
 device, dtype, attention and decode-graph switches; the GGUF and remote sections come with those
-backends), and `spyglass serve` has one too (`serve`: its address, queue and limits). Keys are
+backends), and `spyglass serve` has one too (`serve`: its address, queue and limits), as does the
+computer-use agent (`agent`: its step cap, the monitor it works on, its emergency-stop keys). Keys are
 dotted (`msa.device`) in `FIELDS`, in the README table and on the command line; the file nests
 each section as a JSON object. Each field names its environment variable in its metadata, so the
 README table and the loader cannot drift apart (tests/core/test_settings.py checks the table).
@@ -147,6 +148,25 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    """The computer-use agent (core/agent/, the window's Agent mode)."""
+
+    max_steps: int = field(default=30, metadata=_env("SPYGLASS_AGENT_MAX_STEPS", "most steps one agent task may take"))
+    monitor: int = field(
+        default=0, metadata=_env("SPYGLASS_AGENT_MONITOR", "the monitor the agent sees and acts on: 0 all, 1..n one")
+    )
+    stop_hotkey: str | None = field(
+        default=None,
+        metadata=_env(
+            "SPYGLASS_AGENT_STOP_HOTKEY", "global keys that stop a task, e.g. `ctrl+alt+end` (default: ctrl+alt+end)"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        validate(self, "agent")
+
+
+@dataclass(frozen=True)
 class Settings:
     model_dir: str | None = field(default=None, metadata=_env("SPYGLASS_MODEL", "model folder to load at start"))
     engine: str = field(
@@ -182,6 +202,7 @@ class Settings:
     gguf: GgufSettings = GgufSettings()
     remote: RemoteSettings = RemoteSettings()
     serve: ServeSettings = ServeSettings()
+    agent: AgentSettings = AgentSettings()
 
     def __post_init__(self) -> None:
         validate(self, "")
@@ -213,6 +234,7 @@ SECTION_TYPES: dict[str, type] = {
     "gguf": GgufSettings,
     "remote": RemoteSettings,
     "serve": ServeSettings,
+    "agent": AgentSettings,
 }
 API_KEY_VARIABLE = "SPYGLASS_REMOTE_API_KEY"  # read by `api_key_override`; never a field, never saved
 
@@ -437,6 +459,7 @@ def _keep_unreadable(path: Path) -> Path:
 
 
 __all__ = [
+    "AgentSettings",
     "API_KEY_VARIABLE",
     "ATTENTION_BACKENDS",
     "api_key_override",

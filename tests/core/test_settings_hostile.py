@@ -41,6 +41,11 @@ BAD = [
     ("gguf.gpu_layers", "-2", "-2", -2, "-2", "-1 for all layers"),
     ("gguf.threads", "0", "0", 0, "0", "at least 1"),
     ("gguf.mmap", "1", None, 1, "1", "true or false"),
+    ("agent.max_steps", "0", "0", 0, "0", "a whole number from 1 to 1,000"),
+    ("agent.max_steps", "5000", "5000", 5000, "5000", "a whole number from 1 to 1,000"),
+    ("agent.monitor", "-1", "-1", -1, "-1", "0 (all monitors)"),
+    ("agent.stop_hotkey", '"ctrl alt end"', "ctrl alt end", "ctrl alt end", "'ctrl alt end'", "joined by +"),
+    ("agent.stop_hotkey", '"ctrl++end"', "ctrl++end", "ctrl++end", "'ctrl++end'", "joined by +"),
 ]
 
 
@@ -90,6 +95,14 @@ def test_the_allowed_edges_are_accepted(tmp_path):
     s = load_settings(env={"SPYGLASS_MAX_TOKENS": " 5 "}, path=path)
     assert (s.temperature, s.top_p, s.top_k, s.context_tokens, s.seed) == (0, 1, 0, 10_000_000, 2**32 - 1)
     assert (s.msa.device, s.max_tokens, s.gguf.gpu_layers) == ("cuda:12", 5, -1)
+
+
+def test_the_agent_section_reads_from_the_file_and_the_environment(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"agent": {"max_steps": 1000, "monitor": 2}}))
+    s = load_settings(env={"SPYGLASS_AGENT_STOP_HOTKEY": "<ctrl>+<alt>+q"}, path=path)
+    assert (s.agent.max_steps, s.agent.monitor, s.agent.stop_hotkey) == (1000, 2, "<ctrl>+<alt>+q")
+    assert Settings().agent.max_steps == 30 and Settings().agent.monitor == 0
 
 
 def test_a_file_nested_a_hundred_thousand_deep_is_refused_with_its_name(tmp_path):
