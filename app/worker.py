@@ -10,6 +10,13 @@ because the engine clears its own flag when a generation begins. A request may c
 `prepare_for`: re-reading earlier attachments and planning with this engine's context, media plan
 and token count), so that
 work too stays off the UI thread; its notes come back as `sig_notes`.
+
+An agent task (`AgentRequest`) runs here too, on the thread that owns the engine, so chat and the
+agent can never use the engine at once: while a task runs, chat requests wait in the queue (the
+window refuses to send them) and a task waits behind a streaming reply (the window refuses to start
+it). Each Step comes back as `sig_agent_step`, the ending as `sig_agent_ended`. The thread is
+blocked for the task's length, waiting on the model, the executor or the user's answer; the UI
+reaches the task only through its `AgentHandle` (stop) and its consent object (answers).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.agent_handle import AgentHandle
+from core.agent.steps import Step, TaskEnded
 from core.chat import Prepared
 from core.engine import Engine, EngineError, EngineInfo, GenerateOptions
 from core.events import Finished, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall, Usage
@@ -37,6 +46,25 @@ class ReplyRequest:
     messages: tuple[Message, ...]
     options: GenerateOptions
     prepare: Preparer | None = None  # builds the messages on the worker thread instead
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    request_id: int
+    task: str
+    handle: AgentHandle  # builds the Agent over this worker's engine and lets the UI stop it
+
+
+@dataclass(frozen=True)
+class AgentProgress:
+    request_id: int
+    step: Step  # a new step, or a step seen before (same index) that changed
+
+
+@dataclass(frozen=True)
+class AgentEnded:
+    request_id: int
+    ended: TaskEnded
 
 
 @dataclass(frozen=True)
@@ -63,7 +91,7 @@ class ReplyFinished:
 
 @dataclass(frozen=True)
 class WorkerFailure:
-    action: str  # "load", "generate"
+    action: str  # "load", "generate", "agent"
     message: str  # shown to the user as it is
     request_id: int | None = None
 
@@ -98,6 +126,10 @@ class EngineWorker(QObject):
     """WorkerFailure: an exception in the worker, as a message for the user."""
     sig_notes = Signal(object)
     """ReplyNotes: what preparing a request's messages left out or could not read."""
+    sig_agent_step = Signal(object)
+    """AgentProgress: an agent step was proposed or changed (executed, denied, ...)."""
+    sig_agent_ended = Signal(object)
+    """AgentEnded: the agent task ended (also after a failure, with ending "error")."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,6 +175,29 @@ class EngineWorker(QObject):
             message = describe(err)
             self.sig_failed.emit(WorkerFailure("generate", message, rid))
             self.sig_finished.emit(ReplyFinished(rid, "error", message))
+
+    @Slot(object)
+    def run_agent(self, request: AgentRequest) -> None:
+        rid, steps = request.request_id, 0
+        try:
+            if request.handle.stopped:
+                self.sig_agent_ended.emit(AgentEnded(rid, TaskEnded("stopped", "stopped before it began", 0)))
+                return
+            if self.engine is None or self.engine.state != "ready":
+                raise RuntimeError("no model is loaded; choose a model folder in Settings")
+            agent = request.handle.attach(self.engine)
+            for item in agent.run(request.task):
+                if isinstance(item, TaskEnded):
+                    self.sig_agent_ended.emit(AgentEnded(rid, item))
+                else:
+                    steps = max(steps, item.index)
+                    self.sig_agent_step.emit(AgentProgress(rid, item))
+        except Exception as err:  # noqa: BLE001 - every failure is shown (STYLE 14)
+            message = describe(err)
+            self.sig_failed.emit(WorkerFailure("agent", message, rid))
+            self.sig_agent_ended.emit(AgentEnded(rid, TaskEnded("error", message, steps)))
+        finally:
+            request.handle.finish()
 
     def _drain(self, rid: int, stream) -> ReplyFinished:
         text, reasoning, last = [], [], time.monotonic()
@@ -191,6 +246,8 @@ class EngineThread(QObject):
     """(EngineFactory, model name): replace the engine with a newly loaded one."""
     sig_generate_requested = Signal(object)
     """ReplyRequest: stream a reply."""
+    sig_agent_requested = Signal(object)
+    """AgentRequest: run an agent task with the engine."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -200,6 +257,7 @@ class EngineThread(QObject):
         self.worker.moveToThread(self.thread)
         self.sig_load_requested.connect(self.worker.load)
         self.sig_generate_requested.connect(self.worker.generate)
+        self.sig_agent_requested.connect(self.worker.run_agent)
         self._next_id = 0
         self.thread.start()
 
@@ -210,6 +268,12 @@ class EngineThread(QObject):
         """Ask for a reply to `messages` (or to what `prepare` builds on the worker thread)."""
         self._next_id += 1
         self.sig_generate_requested.emit(ReplyRequest(self._next_id, tuple(messages), options, prepare))
+        return self._next_id
+
+    def run_agent(self, task: str, handle: AgentHandle) -> int:
+        """Run an agent task on the worker thread; stop it through `handle`."""
+        self._next_id += 1
+        self.sig_agent_requested.emit(AgentRequest(self._next_id, task, handle))
         return self._next_id
 
     def cancel(self, request_id: int | None = None) -> None:
