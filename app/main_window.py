@@ -1,4 +1,5 @@
-"""The Spyglass window: conversations on the left, the chat and composer on the right.
+"""The Spyglass window: conversations on the left, the chat and composer on the right; or, in
+its Agent tab, the agent panel (app/agent_panel.py).
 
 It wires the parts together and owns their lifetimes: the engine thread (one worker owning the
 engine), the task runner for ingestion and viewers, and the pending attachments of the composer.
@@ -6,6 +7,9 @@ Files dropped anywhere on the window, pasted, or captured from the screen become
 they are read in the background, showing progress; removing a chip cancels its reading.
 closeEvent cancels readings in flight, stops the reply, ends and waits on the engine thread
 and waits for background jobs (STYLE 17). Nothing here blocks on the model or on a file.
+Chat and the agent share the one engine worker, so each refuses to start while the other runs.
+A closing window stops an agent task first (a pending question is answered no), waits for it
+with the engine thread, then records its ending.
 """
 
 from __future__ import annotations
@@ -18,16 +22,10 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from core import ingest
-from core import desktop
-from core.engine import Engine, EngineInfo, model_location, open_engine
-from core.history import HistoryStore
-from core.messages import ImagePart, Source
-from core.models import default_models_dir
-from core.settings import FIELDS, Settings, overridden_fields, save_settings, settings_path
-
+from app.agent_panel import AgentPanel
+from app.agent_run import AgentController
 from app.attachments import Attachment, load_attachment, save_capture, with_estimate
 from app.chat_view import ChatView
 from app.citations import Citation
@@ -42,6 +40,12 @@ from app.settings_dialog import SettingsDialog
 from app.tasks import TaskRunner
 from app.viewer import open_viewer
 from app.worker import EngineStatus, EngineThread, WorkerFailure
+from core import desktop, ingest
+from core.engine import Engine, EngineInfo, model_location, open_engine
+from core.history import HistoryStore
+from core.messages import ImagePart, Source
+from core.models import default_models_dir
+from core.settings import FIELDS, Settings, overridden_fields, save_settings, settings_path
 
 EngineMaker = Callable[[Settings], Engine]
 # how the model loads: a change to any of these reloads it
@@ -80,6 +84,8 @@ class MainWindow(QMainWindow):
         self._build()
         self.info: EngineInfo | None = None  # the loaded engine's context and media plan
         self.session = ChatSession(store, self.engine, self.chat, settings)
+        self.agent = AgentController(self.engine, store, self.agent_panel, settings=settings,
+                                     blocked=self._agent_blocked, model_name=self.model_name, parent=self)
         self._connect()
         self.load_model()
         self.conversations.select(None)
@@ -96,7 +102,12 @@ class MainWindow(QMainWindow):
         split.addWidget(self.conversations)
         split.addWidget(right)
         split.setSizes([260, 1020])
-        self.setCentralWidget(split)
+        self.agent_panel = AgentPanel()
+        self.pages = QTabWidget(documentMode=True)
+        self.pages.addTab(split, "Chat")
+        self.pages.addTab(self.agent_panel, "Agent")
+        self.pages.setTabToolTip(1, "Let the model use this computer's mouse and keyboard, step by step")
+        self.setCentralWidget(self.pages)
         self.drop_hint = QLabel("Drop PDFs, images or videos to attach them", self)
         self.drop_hint.setStyleSheet("background:rgba(37,99,235,200); color:white; font-size:18px; padding:30px;")
         self.drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -116,6 +127,18 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Get a model…", self.open_models)
         file_menu.addAction("Open a .gguf file…", self.open_gguf)
         file_menu.addAction("Quit", self.close)
+
+    def show_agent(self, on: bool = True) -> None:
+        """Switch to the Agent tab (or back to Chat)."""
+        self.pages.setCurrentWidget(self.agent_panel if on else self.pages.widget(0))
+
+    def _agent_blocked(self) -> str:
+        """Why an agent task cannot start now ("" when it can)."""
+        if self.status.state != "ready":
+            return "No model is ready to act; see the status below and Settings."
+        if self.session.generating:
+            return "A chat reply is still streaming; stop it or let it finish before starting a task."
+        return ""
 
     def _connect(self) -> None:
         w = self.engine.worker
@@ -178,6 +201,7 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"The old settings file could not be read; it was kept as {kept}", 30000)
         self.settings = settings
         self.session.update_settings(settings)
+        self.agent.update_settings(settings)
         if any(reload):
             self.load_model()
 
@@ -235,6 +259,9 @@ class MainWindow(QMainWindow):
     def send(self, text: str) -> None:
         if self.status.state != "ready":
             self.statusBar().showMessage("No model is ready to answer; see the status below and Settings.", 15000)
+            return
+        if self.agent.running:
+            self.statusBar().showMessage("An agent task is running; stop it or let it finish before chatting.", 15000)
             return
         if any(a is None for a in self.pending.values()):
             self.statusBar().showMessage("Attachments are still being read; send again in a moment.", 8000)
@@ -350,10 +377,12 @@ class MainWindow(QMainWindow):
         self.viewers.append(open_viewer(self, self.tasks, path=path, kind=kind, value=value))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.agent.close()
         self.session.stop()
         if self.models_dialog is not None:
             self.models_dialog.stop()  # a download in flight pauses; its parts stay for next time
         self.engine.stop()
+        self.agent.finish_close()
         self.session.abandon()
         for cancel in self.reading.values():
             cancel.set()
