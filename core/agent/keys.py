@@ -46,8 +46,8 @@ def split_chord(name: str) -> list[str]:
     s = name.strip()
     if len(s) <= 1:
         return [s]
-    plus_key = s.endswith("+") and s[-2] in "+ "
-    parts = _SEPARATORS.split(s[:-1].rstrip(" +") if plus_key else s)
+    plus_key = s.endswith(("++", " +"))
+    parts = _SEPARATORS.split(s[:-2].rstrip() if plus_key else s)
     if "" in parts:
         raise ValueError(f"the chord {_shown(name)} has an empty key name")
     return parts + (["+"] if plus_key else [])

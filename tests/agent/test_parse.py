@@ -107,7 +107,7 @@ KEY_ALIASES = [
     (["Meta"], ("win",)), (["Super"], ("win",)), (["Cmd", "Q"], ("win", "q")), (["Command"], ("win",)),
     (["Page_Down"], ("pagedown",)), (["PageUp"], ("pageup",)), (["ArrowUp"], ("up",)), (["F5"], ("f5",)),
     (["BackSpace"], ("backspace",)), (["Del"], ("delete",)), ([" "], ("space",)), (["Tab"], ("tab",)),
-    (["ctrl c"], ("ctrl", "c")), (["Ctrl+Shift+Esc"], ("ctrl", "shift", "esc")), (["ctrl++"], ("ctrl", "+")),
+    (["ctrl c"], ("ctrl", "c")), (["Ctrl+Shift+Esc"], ("ctrl", "shift", "esc")), (["ctrl++"], ("ctrl", "+")), (["ctrl +"], ("ctrl", "+")),
     (["+"], ("+",)), (["alt", "F4"], ("alt", "f4")), (["/"], ("/",)),
 ]  # fmt: skip
 
@@ -263,6 +263,7 @@ REJECTIONS = [
     (computer(action="key", keys=[]), "", "keys names 1 to 8 keys, not 0"),
     (computer(action="key", keys=[1]), "", "keys must be a list of key names"),
     (computer(action="key", keys=["ctrl+"]), "", "the chord 'ctrl+' has an empty key name"),
+    (computer(action="key", keys=["ctrl+++"]), "", "the chord 'ctrl+++' has an empty key name"),
     (computer(action="key", keys=["ctrl", "ctrl"]), "", "names a key twice"),
     (computer(action="key", keys=["ctrl", "alt", "shift", "win", "a"]), "", "2 to 4 keys together, not 5"),
     # caps and ranges
