@@ -8,7 +8,7 @@ bool is not a count and 1e30 is not a whole number; a float setting takes an int
 context, low enough to catch a typo before a cache is sized by it); a seed is 32 bits because
 llama.cpp takes no more; a server URL is http(s) with a host; timeouts are above 0 and at most a
 day; numbers must be finite (JSON's NaN and Infinity read as floats). An agent task stops at
-`MAX_AGENT_STEPS` at most; its stop keys are key names joined by `+`.
+`MAX_AGENT_STEPS` at most; its stop keys are written as the hotkey module reads them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ MAX_QUEUE = 4096  # requests waiting for the server's one engine
 MAX_BODY = 1 << 30  # largest request body the server may be told to accept
 MAX_AGENT_STEPS = 1000
 MAX_MONITOR = 64
-HOTKEY = re.compile(r"<?\w+>?(\+<?\w+>?)*")
+HOTKEY = re.compile(r"(<\w+>|[^\s+<>])(\+(<\w+>|[^\s+<>]))*")  # core/desktop/hotkey.py's chords
 SHOWN_CHARS = 80  # a value longer than this is cut in messages
 
 
@@ -85,7 +85,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "agent.monitor": (_finite(0, MAX_MONITOR), f"a whole number from 0 (all monitors) to {MAX_MONITOR}"),
     "agent.stop_hotkey": (
         lambda v: HOTKEY.fullmatch(v) is not None,
-        "key names joined by +, e.g. ctrl+alt+end, or null for the default",
+        "keys joined by +, named keys in angle brackets, e.g. <ctrl>+<alt>+<end>, or null for that default",
     ),
 }
 TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}

@@ -157,9 +157,7 @@ class AgentSettings:
     )
     stop_hotkey: str | None = field(
         default=None,
-        metadata=_env(
-            "SPYGLASS_AGENT_STOP_HOTKEY", "global keys that stop a task, e.g. `ctrl+alt+end` (default: ctrl+alt+end)"
-        ),
+        metadata=_env("SPYGLASS_AGENT_STOP_HOTKEY", "global keys that stop a task (default: `<ctrl>+<alt>+<end>`)"),
     )
 
     def __post_init__(self) -> None:

@@ -46,6 +46,7 @@ BAD = [
     ("agent.monitor", "-1", "-1", -1, "-1", "0 (all monitors)"),
     ("agent.stop_hotkey", '"ctrl alt end"', "ctrl alt end", "ctrl alt end", "'ctrl alt end'", "joined by +"),
     ("agent.stop_hotkey", '"ctrl++end"', "ctrl++end", "ctrl++end", "'ctrl++end'", "joined by +"),
+    ("agent.stop_hotkey", '"ctrl+alt+end"', "ctrl+alt+end", "ctrl+alt+end", "'ctrl+alt+end'", "<ctrl>+<alt>+<end>"),
 ]
 
 
