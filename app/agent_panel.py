@@ -112,7 +112,7 @@ class AgentPanel(QWidget):
             self.sig_start.emit(task)
 
     def set_hotkey(self, combo: str) -> None:
-        self.hotkey.setText(f"Emergency stop: {combo}")
+        self.hotkey.setText(f"Emergency stop: {combo.replace('<', '').replace('>', '')}")
 
     def task_started(self) -> None:
         self.steps.clear()

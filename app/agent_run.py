@@ -30,6 +30,7 @@ from app.worker import AgentEnded, AgentProgress, EngineThread
 from core.agent.look import Desktop, LiveDesktop
 from core.agent.loop import Agent, AgentConfig, Executor
 from core.agent.steps import TaskEnded
+from core.desktop.hotkey import DEFAULT_COMBO, EmergencyStop
 from core.engine import Engine, options_from_settings
 from core.history import HistoryStore
 from core.settings import Settings
@@ -41,16 +42,8 @@ class Hotkey(Protocol):
     def stop(self) -> None: ...
 
 
-def default_combo() -> str:
-    from core.desktop.hotkey import DEFAULT_COMBO
-
-    return DEFAULT_COMBO
-
-
 def live_hotkey(combo: str, on_press: Callable[[], None]) -> Hotkey:
-    from core.desktop.hotkey import EmergencyStop
-
-    return EmergencyStop(combo, on_press)
+    return EmergencyStop(combo, on_press=on_press)
 
 
 def live_executor() -> Executor:
@@ -99,7 +92,7 @@ class AgentController(QObject):
         return self.request_id is not None
 
     def combo(self) -> str:
-        return self.settings.agent.stop_hotkey or default_combo()
+        return self.settings.agent.stop_hotkey or DEFAULT_COMBO
 
     def update_settings(self, settings: Settings) -> None:
         """Used from the next task on."""

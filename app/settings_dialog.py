@@ -8,7 +8,9 @@ command line win over the file (core/settings.py), so the dialog names any that 
 what is saved here. A remote server is its URL, its API key (a password field saved through
 core/secrets to the OS keyring or a private file when the dialog is saved, never to settings.json)
 and its model, an editable list that "Test connection" fills from the server's /v1/models on a
-pool thread (app/tasks.py), showing the models or the error without blocking the window.
+pool thread (app/tasks.py), showing the models or the error without blocking the window. The
+agent's rows (its step cap, its monitor, its emergency-stop keys) apply from the next task on; the
+keys are checked here as the hotkey module reads them, so a chord it cannot use is never saved.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QSpinBox, QWidget)
 
+from core.desktop.hotkey import DEFAULT_COMBO, parse_combo
 from core.engine import AUTO, backends
 from core.secrets import get_api_key, set_api_key
 from core.settings import Settings
@@ -99,6 +102,13 @@ class SettingsDialog(QDialog):
         self.think.setChecked(bool(settings.think))
         self.system = QPlainTextEdit(settings.system_prompt)
         self.system.setMaximumHeight(80)
+        a = settings.agent
+        self.agent_steps = QSpinBox(minimum=1, maximum=1000, value=a.max_steps,
+                                    toolTip="Agent: the most steps one task may take")
+        self.agent_monitor = QSpinBox(minimum=0, maximum=64, value=a.monitor, specialValueText="all monitors",
+                                      toolTip="Agent: the monitor it sees and acts on (1 is the first)")
+        self.stop_hotkey = QLineEdit(a.stop_hotkey or "", placeholderText=DEFAULT_COMBO,
+                                     toolTip="Agent: keys that stop a task at once, whichever window has the focus")
         for label, widget in (("Backend", self.backend), ("Model folder", folder_row), ("Device", self.device),
                               ("Weights", self.dtype), ("GGUF GPU layers", self.gpu_layers),
                               ("GGUF threads", self.threads), ("GGUF flash attention", self.flash_attn),
@@ -108,7 +118,8 @@ class SettingsDialog(QDialog):
                               ("Context tokens", self.context),
                               ("Longest reply", self.max_tokens), ("Temperature", self.temperature),
                               ("Top-p", self.top_p), ("Top-k", self.top_k), ("Seed", self.seed), ("", self.think),
-                              ("System message", self.system)):
+                              ("System message", self.system), ("Agent step cap", self.agent_steps),
+                              ("Agent monitor", self.agent_monitor), ("Agent emergency stop", self.stop_hotkey)):
             form.addRow(label, widget)
         if overridden:
             form.addRow(QLabel("Set by the environment or command line, which win over this dialog: "
@@ -183,8 +194,13 @@ class SettingsDialog(QDialog):
                        host_tensors=self.host_tensors.text().strip() or None)
         remote = replace(self.base.remote, base_url=self.remote_url.text().strip() or None,
                          model=self.remote_model.currentText().strip() or None)
+        combo = self.stop_hotkey.text().strip() or None
+        if combo is not None:
+            parse_combo(combo)  # a ValueError that says what is wrong with the chord
+        agent = replace(self.base.agent, max_steps=self.agent_steps.value(), monitor=self.agent_monitor.value(),
+                        stop_hotkey=combo)
         return replace(self.base, engine=self.backend.currentData(), model_dir=self.model_dir.text().strip() or None,
-                       gguf=gguf, remote=remote,
+                       gguf=gguf, remote=remote, agent=agent,
                        msa=msa, context_tokens=self.context.value(), max_tokens=self.max_tokens.value(),
                        temperature=optional(self.temperature), top_p=optional(self.top_p) or None,
                        top_k=None if self.top_k.value() < 0 else self.top_k.value(),

@@ -6,7 +6,7 @@ import json
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from core.settings import MsaSettings, Settings, load_settings, settings_path
+from core.settings import AgentSettings, MsaSettings, Settings, load_settings, settings_path
 
 from tests.app.fake_engine import FakeEngine
 from tests.app.test_window import send, wait_reply
@@ -105,3 +105,23 @@ def test_gguf_settings_are_edited_saved_and_reload_the_model(make_window, qtbot,
                                                                    "ffn_.*_exps")
     assert json.loads(settings_path().read_text())["gguf"] == {
         "threads": 3, "flash_attn": False, "mmproj": str(tmp_path / "mmproj-m.gguf"), "host_tensors": "ffn_.*_exps"}
+
+
+def test_the_agent_rows_save_the_agent_section_and_a_chord_the_hotkey_cannot_use_is_refused(make_window, qtbot, tmp_path):
+    window = make_window(settings=Settings(data_dir=str(tmp_path / "d")))
+    d = window.open_settings()
+    assert (d.agent_steps.value(), d.agent_monitor.text(), d.stop_hotkey.placeholderText()) == (
+        30, "all monitors", "<ctrl>+<alt>+<end>")
+    d.agent_steps.setValue(12)
+    d.agent_monitor.setValue(2)
+    d.stop_hotkey.setText("<ctrl>+<shift>+<f12>")
+    save(qtbot, d)
+    assert window.settings.agent == AgentSettings(max_steps=12, monitor=2, stop_hotkey="<ctrl>+<shift>+<f12>")
+    assert json.loads(settings_path().read_text())["agent"] == {"max_steps": 12, "monitor": 2,
+                                                                "stop_hotkey": "<ctrl>+<shift>+<f12>"}
+    assert window.agent_panel.hotkey.text() == "Emergency stop: ctrl+shift+f12"
+    d = window.open_settings()
+    d.stop_hotkey.setText("<ctrl>+<alt>")
+    save(qtbot, d)
+    assert "needs exactly one key besides the modifiers" in window.statusBar().currentMessage()
+    assert window.settings.agent.stop_hotkey == "<ctrl>+<shift>+<f12>"
