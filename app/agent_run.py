@@ -2,15 +2,14 @@
 
 Start builds the task's parts on the UI thread (the desktop, the executor, a `QtConsent`, the
 agent's config from the settings) into an `AgentHandle` and sends it to the engine worker, which
-builds the Agent over the engine it owns and runs it (app/worker.py says why there). Before the
-request goes out the global emergency stop is registered (its callback is the handle's
-thread-safe stop); if it cannot be, the task does not start (SAFETY.md: fail closed). Our windows'
-rectangles (app/own_windows.py) are followed while the task runs and handed to the agent as
-`own_windows`. Steps come back by signal; each one is shown and written to the history on this
-thread (the store's connection belongs to it); a history write that fails stops the task, since
-every executed action must be logged. `close` (the window closing) stops the task, which answers
-a pending question "deny"; the window then waits on the worker thread, and `finish_close`
-delivers what the worker sent meanwhile and records the ending.
+registers the global emergency stop (its callback is the handle's thread-safe stop; a task without
+one never begins), builds the Agent over the engine it owns and runs it (app/worker.py and
+app/agent_handle.py say why there). Our windows' rectangles (app/own_windows.py) are followed
+while the task runs and handed to the agent as `own_windows`. Steps come back by signal; each one
+is shown and written to the history on this thread (the store's connection belongs to it); a
+history write that fails stops the task, since every executed action must be logged. `close` (the
+window closing) stops the task, which answers a pending question "deny"; the window then waits on
+the worker thread, and `finish_close` delivers what the worker sent meanwhile and records the end.
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal
 
 from app.agent_consent import QtConsent
-from app.agent_handle import AgentHandle
+from app.agent_handle import AgentHandle, Hotkey
 from app.agent_panel import AgentPanel
 from app.own_windows import OwnWindows
 from app.worker import AgentEnded, AgentProgress, EngineThread
@@ -34,12 +32,6 @@ from core.desktop.hotkey import DEFAULT_COMBO, EmergencyStop
 from core.engine import Engine, options_from_settings
 from core.history import HistoryStore
 from core.settings import Settings
-
-
-class Hotkey(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 def live_hotkey(combo: str, on_press: Callable[[], None]) -> Hotkey:
@@ -78,7 +70,6 @@ class AgentController(QObject):
         self.task_id: int | None = None
         self.handle: AgentHandle | None = None
         self.consent: QtConsent | None = None
-        self.hotkey: Hotkey | None = None
         engine.worker.sig_agent_step.connect(self._on_step)
         engine.worker.sig_agent_ended.connect(self._on_ended)
         panel.sig_start.connect(self.start)
@@ -105,46 +96,34 @@ class AgentController(QObject):
             self.panel.show_notice(reason, error=True)
             return False
         try:
-            handle, consent, hotkey = self._prepare()
+            handle, consent = self._prepare()
+            self.task_id = self.store.start_task(task, self.model_name())
         except Exception as err:  # noqa: BLE001 - the task does not start, and the user is told why
             self.panel.show_notice(f"The agent cannot start: {err}", error=True)
             return False
-        try:
-            self.task_id = self.store.start_task(task, self.model_name())
-        except (sqlite3.Error, OSError) as err:
-            hotkey.stop()
-            self.panel.show_notice(f"The agent cannot start: the history cannot be written: {err}", error=True)
-            return False
-        self.handle, self.consent, self.hotkey = handle, consent, hotkey
+        self.handle, self.consent = handle, consent
         self.own.start()
         self.panel.task_started()
         self.request_id = self.engine.run_agent(task, handle)
         self.sig_running.emit(True)
         return True
 
-    def _prepare(self) -> tuple[AgentHandle, QtConsent, Hotkey]:
-        """The task's handle (the Agent is built later, on the worker), its consent and its running
-        emergency stop."""
-        s, own = self.settings, self.own
-        consent = QtConsent(self)
-        consent.sig_asked.connect(self.panel.ask)
+    def _prepare(self) -> tuple[AgentHandle, QtConsent]:
+        """The task's handle (the Agent and its emergency stop are made later, on the worker) and
+        its consent."""
+        s, own, combo, make_hotkey = self.settings, self.own, self.combo(), self.make_hotkey
         desktop, executor = self.make_desktop(s), self.make_executor()
         config = AgentConfig(max_steps=s.agent.max_steps)
         options = replace(options_from_settings(s), max_tokens=config.max_tokens)
+        consent = QtConsent(self)
+        consent.sig_asked.connect(self.panel.ask)
 
         def make_agent(engine: Engine) -> Agent:  # on the worker thread
             return Agent(
                 engine, executor, consent=consent, desktop=desktop, own_windows=own, config=config, options=options
             )
 
-        handle = AgentHandle(make_agent)
-        combo = self.combo()
-        try:
-            hotkey = self.make_hotkey(combo, handle.stop)
-            hotkey.start()
-        except Exception as err:  # noqa: BLE001 - no emergency stop, no task (SAFETY.md: fail closed)
-            raise RuntimeError(f"the emergency stop ({combo}) could not be registered: {err}") from err
-        return handle, consent, hotkey
+        return AgentHandle(make_agent, lambda on_press: make_hotkey(combo, on_press)), consent
 
     def stop(self) -> None:
         """Stop the task (thread-safe underneath: the handle stops the Agent, which answers a pending question no)."""
@@ -172,10 +151,8 @@ class AgentController(QObject):
             self._end(ended.ended)
 
     def _end(self, ended: TaskEnded) -> None:
-        task_id, hotkey = self.task_id, self.hotkey
-        self.request_id = self.task_id = self.handle = self.consent = self.hotkey = None
-        if hotkey is not None:
-            hotkey.stop()
+        task_id = self.task_id
+        self.request_id = self.task_id = self.handle = self.consent = None
         self.own.stop()
         self.panel.task_ended(ended)
         try:

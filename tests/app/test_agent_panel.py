@@ -138,14 +138,17 @@ def test_the_emergency_hotkey_runs_while_the_task_runs_and_stops_it(agent, qtbot
     hotkey = FakeHotkey.made[-1]
     assert hotkey.running and hotkey.combo == window.agent.combo()
     hotkey.press()
-    assert ended(qtbot, window).ending == "stopped" and executor.performed == [] and not hotkey.running
+    assert ended(qtbot, window).ending == "stopped" and executor.performed == []
+    qtbot.waitUntil(lambda: not hotkey.running, timeout=5000)
 
 
-def test_without_an_emergency_stop_no_task_starts(agent, qtbot):
-    window, engine, _, _ = agent([CLICK], hotkey=BrokenHotkey)
+def test_without_an_emergency_stop_the_task_ends_before_its_first_look(agent, qtbot):
+    window, engine, desk, executor = agent([CLICK], hotkey=BrokenHotkey)
     start(qtbot, window)
-    assert not window.agent.running and window.store.agent_tasks() == [] and engine.prompts == []
-    assert "could not be registered: no X display" in window.agent_panel.ending.text()
+    record = ended(qtbot, window)
+    assert record.ending == "error" and "emergency stop hotkey could not be registered: no X display" in record.message
+    assert desk.excludes == [] and engine.prompts == [] and executor.performed == []
+    assert "could not be registered" in window.agent_panel.ending.text()
 
 
 def test_every_step_is_in_the_history_with_its_thumbnail(agent, qtbot):

@@ -1,6 +1,7 @@
 """The agent panel's thread-crossing parts on their own: QtConsent answers across threads (stale
 answers ignored, "task" never granted to a dangerous action, cancel answers no at once and for
-good), AgentHandle keeps a Stop that comes before the Agent exists, and our window's rectangle
+good), AgentHandle keeps a Stop that comes before the Agent exists and builds no Agent without an
+emergency stop, and our window's rectangle
 maps from Qt's logical coordinates to desktop pixels about the screen's origin.
 """
 
@@ -9,10 +10,11 @@ import threading
 import pytest
 
 from app.agent_consent import QtConsent
-from app.agent_handle import AgentHandle
+from app.agent_handle import AgentHandle, NoEmergencyStop
 from app.own_windows import to_desktop
 from core.agent.steps import ConsentRequest, Verdict
 from core.desktop.actions import Action, Point
+from tests.app.agent_fakes import BrokenHotkey, FakeHotkey
 
 ACT = Verdict("ask", "act")
 DANGEROUS = Verdict("ask", "dangerous", ("ctrl+alt+t is a system key chord",))
@@ -59,20 +61,30 @@ def test_cancel_answers_no_now_and_to_every_later_question(qtbot):
     assert consent.ask(request(ACT)) == "deny" and consent.asked == 1
 
 
-def test_a_stop_before_the_agent_exists_stops_it_when_attached():
+def test_a_stop_before_the_agent_exists_stops_it_when_attached_and_finish_lets_the_hotkey_go():
     stopped = []
 
     class Agent:
         def stop(self):
             stopped.append(True)
 
-    handle = AgentHandle(lambda engine: Agent())
+    handle = AgentHandle(lambda engine: Agent(), lambda on_press: FakeHotkey("<ctrl>+<alt>+<end>", on_press))
     handle.stop()
     assert handle.stopped and stopped == []
     handle.attach(object())
-    assert stopped == [True]
+    hotkey = handle.hotkey
+    assert stopped == [True] and hotkey.running and hotkey.on_press == handle.stop
     handle.stop()
-    assert stopped == [True, True]
+    handle.finish()
+    assert stopped == [True, True] and not hotkey.running and handle.finished.is_set()
+
+
+def test_a_hotkey_that_cannot_start_means_no_agent():
+    made = []
+    handle = AgentHandle(lambda engine: made.append(engine), lambda on_press: BrokenHotkey("<end>", on_press))
+    with pytest.raises(NoEmergencyStop, match="could not be registered: no X display"):
+        handle.attach(object())
+    assert made == []
 
 
 @pytest.mark.parametrize(
