@@ -29,8 +29,6 @@ from core.engine.protocol import Engine
 from core.events import Finished, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall
 from core.messages import ImagePart, Message, Source, TextPart
 
-MAX_MALFORMED = 3  # replies in a row that are not actions before the task ends
-
 
 class Executor(Protocol):
     def perform(self, action: Action) -> None: ...
@@ -45,6 +43,7 @@ class Executor(Protocol):
 @dataclass(frozen=True)
 class AgentConfig:
     max_steps: int = 30
+    max_malformed: int = 3  # replies in a row that are not actions before the task ends
     max_tokens: int = 512
     grammar: str = "auto"  # how to read replies without a tool call (core.agent.parse.GRAMMARS)
     offer_tool: bool = True  # offer the `computer` tool; off for models that only speak a text grammar
@@ -130,7 +129,7 @@ class Agent:
                     thumbnail=thumbnail(seen.shot.pixels, seen.frame, None),
                 )
                 notes.append(f"step {self._index}: your reply was not an action ({parsed.reason})")
-                if malformed >= MAX_MALFORMED:
+                if malformed >= self.config.max_malformed:
                     yield TaskEnded(
                         "error", f"the model's reply was not an action {malformed} times in a row", self._index
                     )
