@@ -2,7 +2,8 @@
 
 `spyglass` alone opens the desktop window (Qt is imported only then); `spyglass chat --model DIR`
 talks to a model in the terminal and `spyglass serve --model PATH` serves it over an
-OpenAI-compatible HTTP API (`core/cli.py`; no Qt is loaded for either); `--version` prints the
+OpenAI-compatible HTTP API (`core/cli.py`) and `spyglass act "task"` carries out a task on the
+screen (`core/agent/cli.py`); no Qt is loaded for any of them; `--version` prints the
 version. Window options (`--model`, `--device`, `--context`, `--data-dir`) override the
 environment and the settings file (core/settings.py).
 """
@@ -23,10 +24,14 @@ def main(argv: list[str] | None = None) -> int:
                                description="Chat with a local model folder in the terminal.")
     serve = commands.add_parser("serve", help="serve a local model over an OpenAI-compatible HTTP API",
                                 description="Serve a local model over an OpenAI-compatible HTTP API on loopback.")
+    act = commands.add_parser("act", help="carry out a task on the screen (computer use), asking before acting",
+                              description="Carry out a task on the screen, step by step, under the safety policy.")
+    from core.agent.cli import act_main, add_act_arguments
     from core.cli import add_chat_arguments, add_serve_arguments, chat_main, serve_main
 
     add_chat_arguments(chat)
     add_serve_arguments(serve)
+    add_act_arguments(act)
     args = parser.parse_args(argv)
     if args.version:
         print(f"spyglass {__version__}")
@@ -35,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return chat_main(args)
     if args.command == "serve":
         return serve_main(args)
+    if args.command == "act":
+        return act_main(args)
     from app.application import run_app
 
     return run_app(args)

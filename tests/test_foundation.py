@@ -23,7 +23,7 @@ def run_python(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("package", ["core", "core.chat", "core.desktop", "core.engine", "core.history", "core.ingest", "core.models", "core.server", "kernels"])
+@pytest.mark.parametrize("package", ["core", "core.agent", "core.agent.loop", "core.agent.cli", "core.chat", "core.desktop", "core.engine", "core.history", "core.ingest", "core.models", "core.server", "kernels"])
 def test_imports_without_qt(package):
     code = f"import sys\nsys.modules['PySide6'] = None\nimport {package}\n"
     result = run_python("-c", code)
@@ -138,6 +138,9 @@ CORE_FORBIDDEN = {
     "core.engine": {"core.chat", "core.cli", "core.desktop", "core.ingest", "core.history"},
     "core.chat": {"core.model", "core.vision", "core.cli", "core.engine.msa", "core.engine.gguf"},
     "core.models": {"core.engine", "core.chat", "core.model", "core.vision", "core.ingest", "core.history", "core.cli"},
+    # the agent speaks the Engine protocol only: no backend, no runtime, no conversation
+    "core.agent": {"core.model", "core.vision", "core.chat", "core.server", "core.engine.msa", "core.engine.gguf",
+                   "core.engine.remote"},
     # the server speaks the Engine protocol only: no backend, no conversation, no history
     "core.server": {"core.model", "core.vision", "core.chat", "core.history", "core.desktop", "core.cli",
                     "core.engine.msa", "core.engine.gguf"},

@@ -51,7 +51,9 @@ class LiveDesktop:
     monitor: int = 0
 
     def capture(self, exclude: Sequence[Rect]) -> ImagePart:
-        return capture_screen(monitor=self.monitor, exclude=[tuple(map(int, r)) for r in exclude])
+        return capture_screen(
+            monitor=self.monitor, exclude=[(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in exclude]
+        )
 
     def monitors(self) -> list[Rect]:
         from core.desktop.screen import monitors

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from core.agent.look import Desktop, Look, LiveDesktop, Rect, changed, look, thumbnail, to_screen
+from core.agent.look import Desktop, LiveDesktop, Look, Rect, changed, look, thumbnail, to_screen
 from core.agent.parse import parse_reply
 from core.agent.policy import Situation, judge, needs_asking, resolve, screen_request
 from core.agent.steps import Consent, ConsentRequest, Rejected, Step, TaskEnded
@@ -28,8 +28,6 @@ from core.engine.options import GenerateOptions
 from core.engine.protocol import Engine
 from core.events import Finished, MalformedToolCall, ReasoningDelta, TextDelta, ToolCall
 from core.messages import ImagePart, Message, Source, TextPart
-
-MAX_MALFORMED = 3  # replies in a row that are not actions before the task ends
 
 
 class Executor(Protocol):
@@ -45,6 +43,7 @@ class Executor(Protocol):
 @dataclass(frozen=True)
 class AgentConfig:
     max_steps: int = 30
+    max_malformed: int = 3  # replies in a row that are not actions before the task ends
     max_tokens: int = 512
     grammar: str = "auto"  # how to read replies without a tool call (core.agent.parse.GRAMMARS)
     offer_tool: bool = True  # offer the `computer` tool; off for models that only speak a text grammar
@@ -106,7 +105,8 @@ class Agent:
             self.executor.release()
 
     def _steps(self, task: str) -> Iterator[Step | TaskEnded]:
-        self._index, allowed, asked, malformed, notes = 0, False, "", 0, []
+        self._index, allowed, asked, malformed = 0, False, "", 0
+        notes: list[str] = []
         size_for = _engine_resize(self.engine)
         while True:
             self._check()
@@ -119,11 +119,20 @@ class Agent:
             parsed, thought = self._ask_model(task, notes, seen)
             if isinstance(parsed, Rejected):
                 malformed += 1
-                yield Step(self._index, started, seen.frame.screenshot_id, "malformed", rejected=parsed,
-                           detail=parsed.reason, thumbnail=thumbnail(seen.shot.pixels, seen.frame, None))
+                yield Step(
+                    self._index,
+                    started,
+                    seen.frame.screenshot_id,
+                    "malformed",
+                    rejected=parsed,
+                    detail=parsed.reason,
+                    thumbnail=thumbnail(seen.shot.pixels, seen.frame, None),
+                )
                 notes.append(f"step {self._index}: your reply was not an action ({parsed.reason})")
-                if malformed >= MAX_MALFORMED:
-                    yield TaskEnded("error", f"the model's reply was not an action {malformed} times in a row", self._index)
+                if malformed >= self.config.max_malformed:
+                    yield TaskEnded(
+                        "error", f"the model's reply was not an action {malformed} times in a row", self._index
+                    )
                     return
                 continue
             malformed = 0
@@ -131,13 +140,26 @@ class Agent:
             action = to_screen(parsed, seen.frame)
             latest = self._latest(seen)
             situation = Situation(
-                task, latest, tuple(self.desktop.monitors()), tuple(self.own_windows()),
-                *self.desktop.focused(), steps_taken=self._index - 1, max_steps=self.config.max_steps,
+                task,
+                latest,
+                tuple(self.desktop.monitors()),
+                tuple(self.own_windows()),
+                *self.desktop.focused(),
+                steps_taken=self._index - 1,
+                max_steps=self.config.max_steps,
                 screen_asked=asked,
             )
             verdict = judge(action, situation)
-            step = Step(self._index, started, seen.frame.screenshot_id, "proposed", action, parsed, verdict=verdict,
-                        thumbnail=thumbnail(seen.shot.pixels, seen.frame, action))
+            step = Step(
+                self._index,
+                started,
+                seen.frame.screenshot_id,
+                "proposed",
+                action,
+                parsed,
+                verdict=verdict,
+                thumbnail=thumbnail(seen.shot.pixels, seen.frame, action),
+            )
             yield step
             if action.kind in ("done", "fail"):
                 outcome, ending = ("done", "done") if action.kind == "done" else ("gave_up", "gave_up")
@@ -156,7 +178,9 @@ class Agent:
                 yield TaskEnded("denied", f"step {self._index} was not allowed: {detail}", self._index)
                 return
             if decision in ("refuse", "replan"):
-                yield replace(step, outcome="refused" if decision == "refuse" else "replanned", detail="; ".join(verdict.reasons))
+                yield replace(
+                    step, outcome="refused" if decision == "refuse" else "replanned", detail="; ".join(verdict.reasons)
+                )
                 notes.append(f"step {self._index}: {describe(parsed)} was not run: {'; '.join(verdict.reasons)}")
                 continue
             yield self._execute(step, parsed)
@@ -166,10 +190,10 @@ class Agent:
         self._check()
         assert step.action is not None
         if self.config.dry_run:
-            return replace(step, outcome="proposed", detail="dry run: not executed")
+            return replace(step, outcome="dry_run", detail="allowed; not executed (dry run)")
         try:
             self.executor.perform(step.action)
-        except Exception as error:  # the executor's failure is the step's outcome, shown to the user
+        except Exception as error:  # noqa: BLE001 - any executor failure is the step's outcome, shown
             self._check()
             return replace(step, outcome="failed", detail=f"{type(error).__name__}: {error}")
         self._settle()
@@ -226,7 +250,7 @@ class Agent:
         assert step.action is not None and step.verdict is not None
         try:
             answer = self.consent.ask(ConsentRequest(task, step.index, step.action, step.verdict, step.thumbnail))
-        except Exception:  # a consent dialog that fails is a no (fail closed)
+        except Exception:  # noqa: BLE001 - a consent dialog that fails is a no (fail closed)
             return None
         self._check()
         return answer if answer in ("once", "task", "deny") else None
@@ -234,7 +258,11 @@ class Agent:
     def _latest(self, seen: Look) -> str:
         """The id of what the screen shows now: the model's screenshot, unless the screen moved on."""
         now = self.desktop.capture(self.own_windows())
-        return seen.frame.screenshot_id if not changed(seen.shot.pixels, now.pixels) else f"{seen.frame.screenshot_id}+moved"
+        return (
+            seen.frame.screenshot_id
+            if not changed(seen.shot.pixels, now.pixels)
+            else f"{seen.frame.screenshot_id}+moved"
+        )
 
     def _settle(self) -> None:
         """Wait until two looks in a row agree (or settle_timeout passes)."""
@@ -262,11 +290,12 @@ def describe(action: Action) -> str:
     """An action in words, in the coordinates of the image the model saw."""
     where = f" at ({action.point.x:.0f}, {action.point.y:.0f})" if action.point else ""
     to = f" to ({action.end.x:.0f}, {action.end.y:.0f})" if action.end else ""
+    way = ("right", "left") if action.horizontal else ("down", "up")
     what = {
         "type": f" {action.text[:60]!r}",
         "key": f" {'+'.join(action.keys)}",
         "hotkey": f" {'+'.join(action.keys)}",
-        "scroll": f" {'right' if action.horizontal and action.amount > 0 else 'left' if action.horizontal else 'down' if action.amount > 0 else 'up'} {abs(action.amount)}",
+        "scroll": f" {way[0] if action.amount > 0 else way[1]} {abs(action.amount)}",
         "wait": f" {action.seconds:g} s",
     }.get(action.kind, "")
     return f"{action.kind.replace('_', ' ')}{what}{where}{to}"

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.desktop.actions import END, OBSERVE, Action, Point
 from core.agent.steps import Verdict
+from core.desktop.actions import END, OBSERVE, Action, Point
 
 Rect = tuple[float, float, float, float]  # left, top, width, height in screen coordinates
 

@@ -28,6 +28,7 @@ OUTCOMES = (
     "done",  # the model said the task is finished
     "gave_up",  # the model said it cannot do the task (a `fail` action)
     "cancelled",
+    "dry_run",  # allowed, but the task runs without executing anything
 )
 ENDINGS = ("done", "gave_up", "stopped", "step_cap", "error", "denied")
 

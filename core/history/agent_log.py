@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,11 +42,12 @@ class AgentLog:
     """The agent's part of HistoryStore (mixed in; uses its connection and one-transaction writes)."""
 
     db: sqlite3.Connection
-
-    def _write(self, sql: str, args: tuple = ()) -> sqlite3.Cursor: ...
+    _write: Callable[..., sqlite3.Cursor]
 
     def start_task(self, task: str, model: str = "") -> int:
-        cursor = self._write("INSERT INTO agent_tasks (task, model, started) VALUES (?, ?, ?)", (task, model, time.time()))
+        cursor = self._write(
+            "INSERT INTO agent_tasks (task, model, started) VALUES (?, ?, ?)", (task, model, time.time())
+        )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
@@ -60,22 +62,38 @@ class AgentLog:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, step) DO UPDATE SET"
             " action = excluded.action, verdict = excluded.verdict, outcome = excluded.outcome,"
             " detail = excluded.detail, thumbnail = excluded.thumbnail",
-            (task_id, step.index, step.time, step.screenshot_id, json.dumps(action), json.dumps(verdict),
-             step.outcome, step.detail, step.thumbnail or None),
+            (
+                task_id,
+                step.index,
+                step.time,
+                step.screenshot_id,
+                json.dumps(action),
+                json.dumps(verdict),
+                step.outcome,
+                step.detail,
+                step.thumbnail or None,
+            ),
         )
 
     def end_task(self, task_id: int, ending: str, message: str) -> None:
-        self._write("UPDATE agent_tasks SET ended = ?, ending = ?, message = ? WHERE id = ?",
-                    (time.time(), ending, message, task_id))
+        self._write(
+            "UPDATE agent_tasks SET ended = ?, ending = ?, message = ? WHERE id = ?",
+            (time.time(), ending, message, task_id),
+        )
 
     def agent_tasks(self) -> list[AgentTaskRecord]:
-        rows = self.db.execute("SELECT id, task, model, started, ended, ending, message FROM agent_tasks ORDER BY id DESC")
+        rows = self.db.execute(
+            "SELECT id, task, model, started, ended, ending, message FROM agent_tasks ORDER BY id DESC"
+        )
         return [AgentTaskRecord(*row) for row in rows]
 
     def agent_steps(self, task_id: int) -> list[AgentStepRecord]:
         rows = self.db.execute(
             "SELECT step, time, screenshot_id, action, verdict, outcome, detail, thumbnail FROM agent_steps"
-            " WHERE task_id = ? ORDER BY step", (task_id,)
+            " WHERE task_id = ? ORDER BY step",
+            (task_id,),
         )
-        return [AgentStepRecord(s, t, sid, json.loads(a or "{}"), json.loads(v or "{}"), o, d, th)
-                for s, t, sid, a, v, o, d, th in rows]
+        return [
+            AgentStepRecord(s, t, sid, json.loads(a or "{}"), json.loads(v or "{}"), o, d, th)
+            for s, t, sid, a, v, o, d, th in rows
+        ]

@@ -89,7 +89,18 @@ COLUMNS = {  # at VERSION
     "messages": {"id", "conversation_id", "role", "text", "reasoning", "status", "error", "created", "model", "owner"},
     "attachments": {"id", "message_id", "kind", "path", "summary", "count", "tokens", "thumbnail", "digest"},
     "agent_tasks": {"id", "task", "model", "started", "ended", "ending", "message"},
-    "agent_steps": {"id", "task_id", "step", "time", "screenshot_id", "action", "verdict", "outcome", "detail", "thumbnail"},
+    "agent_steps": {
+        "id",
+        "task_id",
+        "step",
+        "time",
+        "screenshot_id",
+        "action",
+        "verdict",
+        "outcome",
+        "detail",
+        "thumbnail",
+    },
 }
 
 
