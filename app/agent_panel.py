@@ -1,10 +1,11 @@
 """The window's Agent mode: a task, its steps as they happen, the question bar, Stop, and the ending.
 
 Each step is one row: the thumbnail with the marker where the action lands, the action in words
-(or why the model's reply was no action), the policy's verdict (tier, what it decided and why) and
-the outcome. A Step that comes again with the same index rewrites its row in place. The panel only
-shows and relays: the start, stop and answers go out as signals, and the controller
-(app/agent_run.py) decides. Past tasks from the history are listed below with their endings.
+(or why the model's reply was no action), the model's own note on it, the policy's verdict (tier,
+what it decided and why) and the outcome. A Step that comes again with the same index rewrites its
+row in place. The panel only shows and relays: the start, stop and answers go out as signals, and
+the controller (app/agent_run.py) decides. Past tasks from the history are listed below with their
+endings.
 """
 
 from __future__ import annotations
@@ -58,7 +59,13 @@ def verdict_words(verdict: Verdict | None) -> str:
 
 def step_words(step: Step) -> str:
     outcome = step.outcome.replace("_", " ") + (f": {step.detail}" if step.detail else "")
-    lines = [f"{step.index}. {action_words(step)}", verdict_words(step.verdict), outcome]
+    note = step.action.note.strip() if step.action is not None else ""
+    lines = [
+        f"{step.index}. {action_words(step)}",
+        f"“{note[:200]}”" if note else "",
+        verdict_words(step.verdict),
+        outcome,
+    ]
     return "\n".join(line for line in lines if line)
 
 

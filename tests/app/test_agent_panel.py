@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.own_windows import window_rect
+from core.events import TextDelta, ToolCall
 from tests.agent.scripted import ScriptedEngine
 from tests.app.agent_fakes import LEFT, BrokenHotkey, FakeDesktop, FakeHotkey, RecordingExecutor
 from tests.app.fake_engine import FakeEngine
@@ -152,7 +153,8 @@ def test_without_an_emergency_stop_the_task_ends_before_its_first_look(agent, qt
 
 
 def test_every_step_is_in_the_history_with_its_thumbnail(agent, qtbot):
-    window, _, _, _ = agent([CLICK, {"text": "I am not sure"}, DONE])
+    noted = lambda messages: [TextDelta("The button is top left."), ToolCall("computer", CLICK["tool"])]
+    window, _, _, _ = agent([noted, {"text": "I am not sure"}, DONE])
     start(qtbot, window, "press the button")
     answer(qtbot, window, 1, "once")
     record = ended(qtbot, window)
@@ -161,6 +163,7 @@ def test_every_step_is_in_the_history_with_its_thumbnail(agent, qtbot):
     assert [s.outcome for s in steps] == ["executed", "malformed", "done"]
     assert steps[0].action["kind"] == "click" and steps[0].verdict["tier"] == "act"
     assert all(s.thumbnail.startswith(b"\x89PNG") for s in steps)
+    assert rows(window)[0].startswith(f"1. click at ({LEFT + 100}, 200)\n“The button is top left.”\nact, asks first")
     assert rows(window)[1].startswith("2. no action: ")
     assert window.agent_panel.past.item(0).text().endswith("press the button — Done: all done")
 
