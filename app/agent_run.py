@@ -70,6 +70,7 @@ class AgentController(QObject):
         self.task_id: int | None = None
         self.handle: AgentHandle | None = None
         self.consent: QtConsent | None = None
+        self.problem = ""  # why the task was stopped from here (the history failed), added to its ending
         engine.worker.sig_agent_step.connect(self._on_step)
         engine.worker.sig_agent_ended.connect(self._on_ended)
         panel.sig_start.connect(self.start)
@@ -101,7 +102,7 @@ class AgentController(QObject):
         except Exception as err:  # noqa: BLE001 - the task does not start, and the user is told why
             self.panel.show_notice(f"The agent cannot start: {err}", error=True)
             return False
-        self.handle, self.consent = handle, consent
+        self.handle, self.consent, self.problem = handle, consent, ""
         self.own.start()
         self.panel.task_started()
         self.request_id = self.engine.run_agent(task, handle)
@@ -143,8 +144,8 @@ class AgentController(QObject):
         try:
             self.store.save_step(self.task_id, progress.step)
         except (sqlite3.Error, OSError) as err:
+            self.problem = f"the history cannot be written ({err}), so the task was stopped"
             self.stop()
-            self.panel.show_notice(f"The history cannot be written ({err}); the task was stopped.", error=True)
 
     def _on_ended(self, ended: AgentEnded) -> None:
         if ended.request_id == self.request_id:
@@ -154,6 +155,8 @@ class AgentController(QObject):
         task_id = self.task_id
         self.request_id = self.task_id = self.handle = self.consent = None
         self.own.stop()
+        if self.problem:
+            ended = replace(ended, ending="error", message=f"{ended.message}; {self.problem}")
         self.panel.task_ended(ended)
         try:
             if task_id is not None:

@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         self.session = ChatSession(store, self.engine, self.chat, settings)
         self.agent = AgentController(self.engine, store, self.agent_panel, settings=settings,
                                      blocked=self._agent_blocked, model_name=self.model_name, parent=self)
+        self.agent.sig_running.connect(lambda on: self.pages.setTabText(1, "Agent (running)" if on else "Agent"))
         self._connect()
         self.load_model()
         self.conversations.select(None)

@@ -6,6 +6,8 @@ end the task with nothing more executed; every step lands in the history; our wi
 from every capture.
 """
 
+import sqlite3
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -203,3 +205,18 @@ def test_chat_and_agent_refuse_to_start_while_the_other_runs(agent, qtbot):
     assert "An agent task is running" in window.statusBar().currentMessage()
     window.agent.stop()
     ended(qtbot, window)
+
+
+def test_a_step_the_history_cannot_write_stops_the_task(agent, qtbot, monkeypatch):
+    window, _, _, executor = agent([CLICK, DONE])
+
+    def full(task_id, step):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(window.store, "save_step", full)
+    start(qtbot, window)
+    assert window.pages.tabText(1) == "Agent (running)"
+    record = ended(qtbot, window)
+    assert record.ending == "error" and "the history cannot be written (database or disk is full)" in record.message
+    assert executor.performed == [] and window.pages.tabText(1) == "Agent"
+    assert "disk is full" in window.agent_panel.ending.text()
