@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -95,11 +96,16 @@ class EmergencyStop:
     def stop(self) -> None:
         """Stop listening (idempotent); waits for the listener thread to end."""
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop()
+        if listener is None:
+            return
+        listener.stop()
+        deadline = time.monotonic() + READY_SECONDS
+        while listener.is_alive() and time.monotonic() < deadline:
             if _x11_backend():
-                _end_record(listener)
-            listener.join(READY_SECONDS)
+                _end_record(listener)  # again if the thread only now began recording
+            listener.join(0.05)
+        if listener.is_alive():
+            log.warning("the hotkey listener's thread is still running; it ends at the next key event")
 
     def _fire(self) -> None:
         try:

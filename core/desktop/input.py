@@ -95,6 +95,8 @@ def _import() -> Any:
         raise InputUnavailable(f"pyautogui cannot drive display {os.environ.get('DISPLAY')!r}: {error}") from None
     pyautogui.FAILSAFE = True
     pyautogui.PAUSE = PAUSE
+    if sys.platform.startswith("linux"):
+        keymap.align(pyautogui)
     return pyautogui
 
 
@@ -112,7 +114,8 @@ def _key_name(gui: Any, name: str) -> str:
 class Executor:
     """Performs actions; `release`, `stop` and `reset` may be called from any thread.
 
-    After `perform` returns or raises, nothing it pressed is still held. A mouse thrown into a
+    One action at a time: `perform` is called from one thread (the agent loop's). After it returns
+    or raises, nothing it pressed is still held. A mouse thrown into a
     corner raises `FailSafeTriggered` and latches like `stop()`. Releasing goes through
     pyautogui's platform layer, below its fail-safe check, which would otherwise refuse to let go
     exactly while the mouse sits in a corner. Clicks use the physical left and right buttons.
@@ -178,7 +181,8 @@ class Executor:
         """On X11, ask the server whether a released button still reads as down, and release it again."""
         if not released or not sys.platform.startswith("linux"):
             return []
-        stuck = [b for b in released if BUTTONS[b] in pointer_buttons()]
+        down = pointer_buttons(_Pyautogui.display)
+        stuck = [b for b in released if BUTTONS[b] in down]
         failures = []
         for button in stuck:
             log.warning("mouse button %s still read as down after release; releasing it again", button)

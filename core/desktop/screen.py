@@ -57,14 +57,14 @@ def on_screen(x: float, y: float, screens: Sequence[Monitor]) -> bool:
 
 
 @contextmanager
-def _x11() -> Iterator[Any]:
+def _x11(name: str | None = None) -> Iterator[Any]:
     if not sys.platform.startswith("linux"):
         raise NoX11(f"window and pointer queries need X11, which {sys.platform} does not have")
     import Xlib.display
     import Xlib.error
 
     try:
-        display = Xlib.display.Display()
+        display = Xlib.display.Display(name)
     except (Xlib.error.DisplayError, OSError) as error:
         raise NoX11(f"no X11 display to ask ($DISPLAY unset or unreachable): {error}") from None
     try:
@@ -73,16 +73,17 @@ def _x11() -> Iterator[Any]:
         display.close()
 
 
-def pointer_buttons() -> set[int]:
-    """The mouse buttons (1 left, 2 middle, 3 right, 4/5 wheel) the X server holds down now."""
-    with _x11() as display:
+def pointer_buttons(display_name: str | None = None) -> set[int]:
+    """The mouse buttons (1 left, 2 middle, 3 right, 4/5 wheel) the X server ($DISPLAY unless
+    named) holds down now."""
+    with _x11(display_name) as display:
         mask = display.screen().root.query_pointer().mask
     return {button for button, bit in BUTTON_MASKS.items() if mask & bit}
 
 
-def held_keys() -> set[int]:
-    """The X11 keycodes the server holds down now."""
-    with _x11() as display:
+def held_keys(display_name: str | None = None) -> set[int]:
+    """The X11 keycodes the server ($DISPLAY unless named) holds down now."""
+    with _x11(display_name) as display:
         keymap = display.query_keymap()
     return {8 * i + bit for i, byte in enumerate(keymap) for bit in range(8) if byte & (1 << bit)}
 
@@ -100,12 +101,15 @@ def focused_window() -> WindowInfo | None:
 def _focused(display: Any) -> WindowInfo | None:
     import Xlib.error
 
-    try:
-        window = _active(display) or _input_focus(display)
-        window = _client(display, window) if window is not None else None
-        return _describe(display, window) if window is not None else None
-    except (Xlib.error.XError, Xlib.error.ConnectionClosedError):
-        return None  # the window went away while we asked
+    for find in (_active, _input_focus):
+        try:
+            window = find(display)
+            window = _client(display, window) if window is not None else None
+            if window is not None:
+                return _describe(display, window)
+        except Xlib.error.XError:
+            continue  # a stale _NET_ACTIVE_WINDOW, or the window went away while we asked
+    return None
 
 
 def _active(display: Any) -> Any:

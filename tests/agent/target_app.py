@@ -4,8 +4,8 @@
 top-left at X,Y in X11 desktop pixels holding a text field, a password field, a checkbox, a button
 that counts its clicks, a 200-row list, a drag source and a drop target (Qt drag and drop of mime
 text), and with --banner a label of untrusted on-screen text (prompt-injection tests). It prints
-`ready` once the window is exposed and active, then answers one JSON line per stdin line:
-`state`, `geometry` (each widget's rectangle in X11 desktop pixels), `reset`, `focus NAME`, `quit`.
+`ready` once the window is exposed and active, then answers one JSON line per stdin line: `state`,
+`geometry` (each widget's rectangle in X11 desktop pixels), `reset`, `focus NAME`, `quit`.
 --scale 2 sets QT_SCALE_FACTOR=2: on X11 desktop coordinates are device pixels, so Qt renders every
 widget at twice the size (a HiDPI desktop's look) while `geometry` still reports device pixels.
 """

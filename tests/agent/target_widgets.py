@@ -161,6 +161,7 @@ class Target(QWidget):
             "dropped": self.target.dropped,
             "focus": focused.objectName() if focused is not None else None,
             "active": self.isActiveWindow(),
+            "banner": self.banner.text() if self.banner.isVisible() else "",
         }
 
     def geometry_report(self) -> dict:

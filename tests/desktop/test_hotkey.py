@@ -58,14 +58,15 @@ def test_a_failing_callback_does_not_end_listening(target, desktop):
         assert stop.running
 
 
-def test_stop_is_idempotent_and_start_twice_is_one_listener(desktop):
+def test_stop_is_idempotent_start_twice_is_one_listener_and_its_thread_ends(desktop):
     stop = EmergencyStop(on_press=lambda: None)
     stop.start()
+    thread = stop._listener
     stop.start()
-    assert stop.running
+    assert stop.running and stop._listener is thread
     stop.stop()
     stop.stop()
-    assert not stop.running
+    assert not stop.running and not thread.is_alive()  # pynput alone would wait for the next key event
 
 
 @pytest.mark.parametrize(
