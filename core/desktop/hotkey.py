@@ -89,7 +89,8 @@ class EmergencyStop:
         armed.start()
         armed.join(READY_SECONDS)
         if armed.is_alive() or not listener.is_alive():
-            listener.stop()
+            if getattr(listener, "_context", None) is not None:  # pynput's stop() waits forever without one
+                listener.stop()
             raise HotkeyUnavailable(f"the global hotkey listener for {self.combo} did not start; see the log")
         self._listener = listener
 
