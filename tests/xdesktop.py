@@ -47,19 +47,19 @@ def run_x(*args: str, display: str, timeout: float = 20) -> subprocess.Completed
     return done
 
 
-def start_xvfb() -> XServer:
-    """A running Xvfb with MONITORS, RECORD and a solid BACKGROUND."""
+def start_xvfb(*, record: bool = True) -> XServer:
+    """A running Xvfb with MONITORS, a solid BACKGROUND and (unless `record` is False) RECORD."""
     for tool in TOOLS:
         assert shutil.which(tool), f"{tool} is missing: run packaging/system-deps.sh"
     read, write = os.pipe()
     size = f"{SCREEN[0]}x{SCREEN[1]}x24"
     command = ["Xvfb", "-displayfd", str(write), "-screen", "0", size, "-nolisten", "tcp", "-noreset",
-               "+extension", "RECORD"]
+               "+extension" if record else "-extension", "RECORD"]
     process = subprocess.Popen(command, pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write)
     try:
         server = XServer(f":{_read_display_number(read, process)}", process)
-        _configure(server.display)
+        _configure(server.display, record)
     except BaseException:
         _terminate(process)
         raise
@@ -77,10 +77,10 @@ def _read_display_number(read: int, process: subprocess.Popen) -> str:
     return number
 
 
-def _configure(display: str) -> None:
+def _configure(display: str, record: bool) -> None:
     connection = Xlib.display.Display(display)
     try:
-        if not connection.has_extension("RECORD"):
+        if record and not connection.has_extension("RECORD"):
             raise RuntimeError(f"Xvfb on {display} lacks the RECORD extension that pynput's hotkeys need")
     finally:
         connection.close()
@@ -104,9 +104,9 @@ def _terminate(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def xvfb_desktop() -> Iterator[str]:
+def xvfb_desktop(*, record: bool = True) -> Iterator[str]:
     """A private Xvfb for the span of the block, with $DISPLAY pointing at it; yields its name."""
-    server = start_xvfb()
+    server = start_xvfb(record=record)
     old = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = server.display
     try:

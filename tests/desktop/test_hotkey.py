@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from core.desktop.hotkey import DEFAULT_COMBO, EmergencyStop, parse_combo
+from core.desktop.hotkey import DEFAULT_COMBO, EmergencyStop, HotkeyUnavailable, parse_combo
 from tests.agent.target import TargetApp
-from tests.xdesktop import run_x, wait_for
+from tests.xdesktop import run_x, wait_for, xvfb_desktop
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,11 @@ def test_stop_is_idempotent_start_twice_is_one_listener_and_its_thread_ends(desk
     stop.stop()
     stop.stop()
     assert not stop.running and not thread.is_alive()  # pynput alone would wait for the next key event
+
+
+def test_an_x_server_without_record_is_named_as_the_reason(desktop):
+    with xvfb_desktop(record=False), pytest.raises(HotkeyUnavailable, match=r"RECORD extension.*\+extension RECORD"):
+        EmergencyStop(on_press=lambda: None).start()
 
 
 @pytest.mark.parametrize(
