@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.desktop import keymap
 from core.desktop.actions import END, Action, Point
+from core.desktop.keymap import align_pyautogui
 from core.desktop.screen import Monitor, monitors, on_screen, pointer_buttons
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _import() -> Any:
     pyautogui.FAILSAFE = True
     pyautogui.PAUSE = PAUSE
     if sys.platform.startswith("linux"):
-        keymap.align(pyautogui)
+        align_pyautogui(pyautogui)
     return pyautogui
 
 
@@ -266,7 +266,7 @@ class Executor:
         text = action.text.replace("\r\n", "\n")
         if sys.platform.startswith("linux"):
             with _CALLS:
-                keymap.align(gui)  # the layout may have changed since the last action
+                align_pyautogui(gui)  # the layout may have changed since the last action
         untypable = sorted({c for c in text if not gui.isValidKey(c)})
         if untypable:
             names = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in untypable)

@@ -3,10 +3,10 @@
 pyautogui's X11 layer presses the first keycode bound to a character's keysym and adds shift when
 the character is shifted on a US keyboard. Where the server's layout disagrees, it types another
 character: on the default pc105 map `<` sits unshifted on the extra key, so `<` came out as `>`
-(`a < b` typed as `a > b` is a truncated file in a shell). `align` rewrites pyautogui's table so
-each printable character maps to the keycode that yields it at the shift level pyautogui will use,
-and to None where the layout has no such key (pyautogui then calls it invalid and the executor
-refuses it by name). It reads the core keyboard map, i.e. the first XKB group (layout).
+(`a < b` typed as `a > b` is a truncated file in a shell). `align_pyautogui` rewrites pyautogui's
+table so each printable character maps to the keycode that yields it at the shift level pyautogui
+will use, and to None where the layout has no such key (pyautogui then calls it invalid and the
+executor refuses it by name). It reads the core keyboard map, i.e. the first XKB group (layout).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 PRINTABLE = [c for c in string.printable if c.isprintable()]  # space to tilde; keysym == code point
 
 
-def align(gui: Any) -> None:
+def align_pyautogui(gui: Any) -> None:
     """Point pyautogui's keyboardMapping for printable ASCII at the server's current keycodes."""
     import Xlib.display
 
