@@ -10,7 +10,7 @@ import pytest
 
 from core.desktop import input as executor_module
 from core.desktop.actions import Action, Point
-from core.desktop.input import Executor, FailSafeTriggered, Stopped
+from core.desktop.input import Executor, FailSafeTriggered, InputUnavailable, Stopped
 from core.desktop.screen import held_keys, pointer_buttons
 from tests.agent.target import TargetApp
 from tests.agent.target_app import PAYLOAD
@@ -230,3 +230,10 @@ def test_a_window_drawn_at_twice_the_scale_is_hit_where_it_reports(desktop, exec
         click(executor, big, "text")
         executor.perform(act("type", text="big"))
         state_when(big, lambda s: s["clicks"] == 1 and s["text"] == "big", "the click and the text")
+
+
+def test_a_process_drives_the_display_pyautogui_bound_first(app, executor, monkeypatch):
+    executor.perform(act("move", at(*app.center("list"))))
+    monkeypatch.setenv("DISPLAY", ":999")
+    with pytest.raises(InputUnavailable, match="one process drives one display"):
+        executor.perform(act("move", at(*app.center("button"))))
