@@ -25,7 +25,7 @@ from core.desktop.screen import Monitor, monitors, on_screen, pointer_buttons
 
 log = logging.getLogger(__name__)
 
-PAUSE = 0.02  # pyautogui sleeps this after each call, so the app has handled one input before the next
+PAUSE = 0.01  # pyautogui sleeps this after each call, so the app has handled one input before the next
 STEP_SECONDS = 0.02  # the grain at which drags, waits and typing notice stop()
 DRAG_SECONDS = 0.3  # a drag's duration when the action gives none
 TYPE_INTERVAL = 0.01  # between typed characters
