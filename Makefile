@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install $(TORCH_SPEC)
 	$(VENV)/bin/python -m pip install -e ".[dev]"
+	@# pyautogui's mouseinfo pulls python3-xlib, an old fork that writes the same Xlib package as
+	@# python-xlib: reinstall python-xlib last so its files are the ones in place, whatever the order.
+	$(VENV)/bin/python -m pip install --force-reinstall --no-deps "python-xlib>=0.33"
 	$(MAKE) llama-wheel
 	$(VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
 		llama-cpp-python==$(LLAMA_CPP_VERSION)

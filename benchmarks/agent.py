@@ -40,6 +40,9 @@ from tests.agent.target import TargetApp  # noqa: E402
 from tests.agent.test_on_screen import model_xy, tool  # noqa: E402
 
 
+XDOTOOL = {"<ctrl>+<alt>+<end>": "ctrl+alt+End"}  # the default chord as xdotool names it
+
+
 class Allow:
     def ask(self, request):
         return "task"
@@ -120,7 +123,7 @@ def seen_part(seen):
 
 
 def stop_latency(app: TargetApp, trials: int) -> dict:
-    from core.desktop.hotkey import DEFAULT_COMBO, EmergencyStop, xdotool_keys
+    from core.desktop.hotkey import DEFAULT_COMBO, EmergencyStop
     from core.desktop.input import Executor
 
     results = {"model_call": [], "drag": []}
@@ -148,7 +151,7 @@ def stop_latency(app: TargetApp, trials: int) -> dict:
             worker.start()
             time.sleep(0.3 + rng.random() * 0.3)
             t0 = time.perf_counter()
-            subprocess.run(["xdotool", "key", xdotool_keys(DEFAULT_COMBO)], check=True)
+            subprocess.run(["xdotool", "key", "--clearmodifiers", XDOTOOL[DEFAULT_COMBO]], check=True)
             ended.wait(30)
             worker.join(30)
         assert end_time.get("ending") == "stopped", end_time

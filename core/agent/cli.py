@@ -74,9 +74,10 @@ class TerminalConsent:
         done = threading.Event()
 
         def read() -> None:
+            print(f"Allow? {choices}: ", end="", file=sys.stderr, flush=True)
             try:
-                answer.append(input(f"Allow? {choices}: ").strip().lower())
-            except (EOFError, OSError):
+                answer.append(sys.stdin.readline().strip().lower())
+            except (OSError, ValueError):
                 answer.append("")
             done.set()
 

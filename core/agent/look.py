@@ -86,7 +86,8 @@ def look(desktop: Desktop, exclude: Sequence[Rect], *, size_for=None) -> Look:
     geometry = shot.source.geometry
     if geometry is None:
         raise ValueError("a screenshot for the agent must carry its screen geometry")
-    frame = Frame(f"shot-{next(_ids)}-{pixel_digest(shot.pixels)[:8]}", geometry, pixels=(w, h), model=(mw, mh))
+    sample = pixel_digest(np.ascontiguousarray(shot.pixels[::GRID, ::GRID]))[:8]  # the id is unique by its count
+    frame = Frame(f"shot-{next(_ids)}-{sample}", geometry, pixels=(w, h), model=(mw, mh))
     return Look(shot, shown, frame)
 
 

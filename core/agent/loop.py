@@ -47,8 +47,8 @@ class AgentConfig:
     max_tokens: int = 512
     grammar: str = "auto"  # how to read replies without a tool call (core.agent.parse.GRAMMARS)
     offer_tool: bool = True  # offer the `computer` tool; off for models that only speak a text grammar
-    settle_first: float = 0.03  # seconds after an action before the first look
-    settle_interval: float = 0.04
+    settle_first: float = 0.025  # seconds after an action before the first look
+    settle_interval: float = 0.025  # between the looks that must agree (a late change is caught as stale)
     settle_timeout: float = 2.0
     dry_run: bool = False  # judge, never execute (the bundle's self-test)
 

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from core.engine import Backend, EngineInfo, register
+from core.engine.remote import ServerPlan
 from core.events import Finished, TextDelta, ToolCall, Usage
 
 
@@ -26,6 +27,7 @@ class ScriptedEngine:
         self.replies, self.pace = list(replies), pace
         self.state, self.error = "idle", None
         self.prompts: list = []
+        self.options: list = []
         self.cancelled = 0
         self._cancel = threading.Event()
 
@@ -33,7 +35,7 @@ class ScriptedEngine:
         self.state = "ready"
 
     def info(self) -> EngineInfo:
-        return EngineInfo("script", "scripted agent model", 32768, None)
+        return EngineInfo("script", "scripted agent model", 32768, ServerPlan())  # reads images, any size
 
     def count_tokens(self, messages, options=None) -> int:
         return 1
@@ -41,6 +43,7 @@ class ScriptedEngine:
     def generate(self, messages, options=None):
         self._cancel.clear()
         self.prompts.append(messages)
+        self.options.append(options)
         reply = self.replies.pop(0) if self.replies else {"tool": {"action": "fail", "text": "the script ran out"}}
         if callable(reply):
             events = list(reply(messages))

@@ -1,23 +1,21 @@
-"""Screenshots through real mss on a real X server: Xvfb with one 2304x800 screen split by
-`xrandr --setmonitor` into two monitors of different sizes (1280x800 and 1024x768 to its
-right), with windows of known colours drawn by a small Tk client."""
+"""Screenshots through real mss on a real X server: a private Xvfb (tests/xdesktop.py) with one
+2304x800 screen split by `xrandr --setmonitor` into two monitors of different sizes (1280x800 and
+1024x768 to its right), with windows of known colours drawn by a small Tk client. The display is
+this module's own, not the shared one, because its boxes would sit under the agent tests' window."""
 
-import os
-import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.desktop import capture_screen
 from core.desktop.capture import EXCLUDE_FILL
+from tests.xdesktop import BACKGROUND, xvfb_desktop
 
-BACKGROUND = (32, 64, 96)
 RED_BOX = (1400, 100, 200, 150)  # on the second monitor, in desktop coordinates
 GREEN_BOX = (100, 600, 80, 40)  # on the first
+BOXES = [",".join(map(str, (*RED_BOX, "#ff0000"))), ",".join(map(str, (*GREEN_BOX, "#00ff00")))]
 
 TK_CLIENT = """
 import sys, tkinter
@@ -34,68 +32,23 @@ root.mainloop()
 """
 
 
-def _free_display() -> int:
-    for n in range(90, 200):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise RuntimeError("no free X display number between 90 and 199")
-
-
-def _wait_for_server(display: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"Xvfb exited with status {server.returncode}")
-        if subprocess.run(["xrandr", "-d", display, "--listmonitors"], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"Xvfb on {display} did not answer within 10 s")
-
-
-def _run(*args: str, display: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, env={**os.environ, "DISPLAY": display}, timeout=20)
-
-
 @pytest.fixture(scope="module")
-def desktop():
-    for tool in ("Xvfb", "xrandr", "xsetroot"):
-        assert shutil.which(tool), f"{tool} is missing: run packaging/system-deps.sh"
-    display = f":{_free_display()}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "2304x800x24", "-nolisten", "tcp", "-noreset"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = None
-    try:
-        _wait_for_server(display, server)
-        _run("xrandr", "--setmonitor", "LEFT", "1280/338x800/211+0+0", "screen", display=display)
-        _run("xrandr", "--setmonitor", "RIGHT", "1024/270x768/203+1280+0", "none", display=display)
-        _run("xsetroot", "-solid", "#%02x%02x%02x" % BACKGROUND, display=display)
-        boxes = [",".join(map(str, (*RED_BOX, "#ff0000"))), ",".join(map(str, (*GREEN_BOX, "#00ff00")))]
-        client = subprocess.Popen([sys.executable, "-c", TK_CLIENT, *boxes], stdout=subprocess.PIPE, text=True,
-                                  env={**os.environ, "DISPLAY": display})
-        assert client.stdout.readline().strip() == "ready"
-        old = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = display
-        yield display
-        if old is None:
-            del os.environ["DISPLAY"]
-        else:
-            os.environ["DISPLAY"] = old
-    finally:
-        for process in (client, server):
-            if process is not None:
-                process.terminate()  # lets Xvfb remove its socket and lock file
-                try:
-                    process.wait(5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+def painted_desktop():
+    with xvfb_desktop() as display:
+        client = subprocess.Popen([sys.executable, "-c", TK_CLIENT, *BOXES], stdout=subprocess.PIPE, text=True)
+        try:
+            assert client.stdout.readline().strip() == "ready"
+            yield display
+        finally:
+            client.terminate()
+            client.wait(5)
 
 
 def _color(pixels: np.ndarray, x: int, y: int) -> tuple:
     return tuple(int(c) for c in pixels[y, x])
 
 
-def test_each_monitor_is_captured_with_its_own_geometry(desktop):
+def test_each_monitor_is_captured_with_its_own_geometry(painted_desktop):
     first, second = capture_screen(monitor=1), capture_screen(monitor=2)
     assert first.pixels.shape == (800, 1280, 3) and second.pixels.shape == (768, 1024, 3)
     g1, g2 = first.source.geometry, second.source.geometry
@@ -104,7 +57,7 @@ def test_each_monitor_is_captured_with_its_own_geometry(desktop):
     assert first.source.kind == "screenshot"
 
 
-def test_the_captured_pixels_are_what_was_drawn(desktop):
+def test_the_captured_pixels_are_what_was_drawn(painted_desktop):
     second = capture_screen(monitor=2).pixels
     x, y = RED_BOX[0] - 1280 + RED_BOX[2] // 2, RED_BOX[1] + RED_BOX[3] // 2
     assert _color(second, x, y) == (255, 0, 0)
@@ -113,7 +66,7 @@ def test_the_captured_pixels_are_what_was_drawn(desktop):
     assert _color(first, GREEN_BOX[0] + 5, GREEN_BOX[1] + 5) == (0, 255, 0)
 
 
-def test_the_whole_desktop_spans_both_monitors(desktop):
+def test_the_whole_desktop_spans_both_monitors(painted_desktop):
     for monitor in (None, 0):
         shot = capture_screen(monitor=monitor)
         assert shot.pixels.shape == (800, 2304, 3) and shot.source.geometry.monitor == 0
@@ -121,7 +74,7 @@ def test_the_whole_desktop_spans_both_monitors(desktop):
         assert _color(shot.pixels, GREEN_BOX[0] + 1, GREEN_BOX[1] + 1) == (0, 255, 0)
 
 
-def test_a_region_maps_image_points_back_to_the_desktop(desktop):
+def test_a_region_maps_image_points_back_to_the_desktop(painted_desktop):
     shot = capture_screen(region=(1350, 50, 300, 300))
     g = shot.source.geometry
     assert shot.pixels.shape == (300, 300, 3) and (g.left, g.top, g.width, g.height) == (1350, 50, 300, 300)
@@ -130,7 +83,7 @@ def test_a_region_maps_image_points_back_to_the_desktop(desktop):
     assert top_left == (RED_BOX[0], RED_BOX[1])
 
 
-def test_excluded_rectangles_are_filled(desktop):
+def test_excluded_rectangles_are_filled(painted_desktop):
     shot = capture_screen(exclude=[RED_BOX, (2200, 700, 500, 500)]).pixels
     x0, y0, w, h = RED_BOX
     assert np.all(shot[y0: y0 + h, x0: x0 + w] == EXCLUDE_FILL)
@@ -139,13 +92,13 @@ def test_excluded_rectangles_are_filled(desktop):
     assert _color(shot, GREEN_BOX[0] + 1, GREEN_BOX[1] + 1) == (0, 255, 0)
 
 
-def test_exclusion_works_in_desktop_coordinates_on_a_monitor(desktop):
+def test_exclusion_works_in_desktop_coordinates_on_a_monitor(painted_desktop):
     second = capture_screen(monitor=2, exclude=[RED_BOX]).pixels
     assert np.all(second[RED_BOX[1]: RED_BOX[1] + RED_BOX[3], RED_BOX[0] - 1280: RED_BOX[0] - 1280 + RED_BOX[2]] == 0)
     assert not np.any(np.all(second == (255, 0, 0), axis=-1))
 
 
-def test_bad_requests_are_refused(desktop):
+def test_bad_requests_are_refused(painted_desktop):
     with pytest.raises(ValueError, match="monitor 3 does not exist; this desktop has monitors 1 to 2"):
         capture_screen(monitor=3)
     with pytest.raises(ValueError, match="does not overlap"):
