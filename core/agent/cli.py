@@ -5,7 +5,9 @@ The model and its options come from the same settings as `spyglass chat`; each s
 y/N (SAFETY.md): "a" allows the act steps of the rest of the task, never a dangerous one. Without a
 terminal on standard input nobody can be asked, so everything that needs consent is refused (fail
 closed) and the task ends at the first such step. Ctrl-C or the global emergency-stop hotkey stops
-the task at once. Every step is logged in the history file, as the window logs its own.
+the task at once; without that hotkey (no X RECORD, Wayland) only a dry run starts, since the
+terminal loses the focus as soon as the agent clicks elsewhere. Every step is logged in the
+history file, as the window logs its own.
 Exit status: 0 when the model said done, 1 for any other ending, 2 when the task could not start.
 """
 
@@ -29,6 +31,8 @@ ACT_FLAGS = {
     "temperature": "temperature",
     "seed": "seed",
     "data_dir": "data_dir",
+    "max_steps": "agent.max_steps",
+    "monitor": "agent.monitor",
 }
 
 
@@ -44,8 +48,8 @@ def add_act_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, help="0 for greedy")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--data-dir", metavar="DIR", help="where the history (and the step log) lives")
-    parser.add_argument("--max-steps", type=int, default=30, help="hard cap on steps (default 30)")
-    parser.add_argument("--monitor", type=int, default=0, help="1..n for one monitor, 0 for all (default)")
+    parser.add_argument("--max-steps", type=int, help="hard cap on steps (default: agent.max_steps, 30)")
+    parser.add_argument("--monitor", type=int, help="1..n for one monitor, 0 for all (default: agent.monitor, 0)")
     parser.add_argument(
         "--grammar",
         default="auto",
@@ -99,14 +103,15 @@ class TerminalConsent:
 def act_main(args: argparse.Namespace) -> int:
     from core.agent.look import LiveDesktop
     from core.agent.loop import Agent, AgentConfig, describe
+    from core.desktop.hotkey import DEFAULT_COMBO
     from core.desktop.input import Executor
     from core.engine import open_engine
     from core.history import HistoryStore
 
     try:
         settings = load_settings({key: getattr(args, flag) for flag, key in ACT_FLAGS.items()})
-        if args.max_steps < 1:
-            raise ValueError(f"--max-steps is {args.max_steps}; it must be at least 1")
+        if settings.agent.max_steps < 1:
+            raise ValueError(f"the step cap is {settings.agent.max_steps}; it must be at least 1")
         store = HistoryStore(settings.history_path())
     except (ValueError, RuntimeError, OSError) as err:
         print(f"spyglass act: {err}", file=sys.stderr)
@@ -123,21 +128,34 @@ def act_main(args: argparse.Namespace) -> int:
             if consent is None:
                 print("spyglass act: no terminal to ask on: steps that need consent will be refused", file=sys.stderr)
             config = AgentConfig(
-                max_steps=args.max_steps, grammar=args.grammar, offer_tool=not args.no_tool, dry_run=args.dry_run
+                max_steps=settings.agent.max_steps,
+                grammar=args.grammar,
+                offer_tool=not args.no_tool,
+                dry_run=args.dry_run,
             )
-            agent = Agent(engine, Executor(), consent=consent, desktop=LiveDesktop(args.monitor), config=config)
-            return _run(agent, args.task, store, engine.info().model, describe)
+            agent = Agent(
+                engine, Executor(), consent=consent, desktop=LiveDesktop(settings.agent.monitor), config=config
+            )
+            combo = settings.agent.stop_hotkey or DEFAULT_COMBO
+            return _run(agent, args.task, store, engine.info().model, describe, combo)
 
 
-def _run(agent, task: str, store, model: str, describe) -> int:
+def _run(agent, task: str, store, model: str, describe, hotkey_combo: str) -> int:
     from core.desktop.hotkey import EmergencyStop
 
-    hotkey = EmergencyStop(on_press=agent.stop)
+    hotkey = EmergencyStop(hotkey_combo, on_press=agent.stop)
     try:
         hotkey.start()
         print(f"spyglass act: emergency stop: {hotkey.combo} (or Ctrl-C)", file=sys.stderr)
-    except Exception as err:  # noqa: BLE001 - no global hotkey here (no X access): Ctrl-C still stops
-        print(f"spyglass act: no global emergency-stop hotkey ({err}); Ctrl-C stops", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - whatever keeps the listener from starting is said
+        if not agent.config.dry_run:  # the terminal loses the focus once the agent clicks: no hotkey, no task
+            print(
+                f"spyglass act: the emergency-stop hotkey could not be registered ({err}); "
+                "not starting a task that could not be stopped (--dry-run runs without it)",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"spyglass act: no emergency-stop hotkey ({err}); a dry run executes nothing", file=sys.stderr)
     previous = signal.signal(signal.SIGINT, lambda *_: agent.stop())
     task_id = store.start_task(task, model)
     ending = TaskEnded("error", "the agent ended without saying why", 0)
