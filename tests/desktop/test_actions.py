@@ -48,3 +48,21 @@ def test_an_unknown_space_is_refused():
         Point(1, 2, "pixels")
     with pytest.raises(ValueError, match="coordinate space 'print' is unknown"):
         FRAME.convert(Point(1, 2, "model"), "print")
+
+
+@pytest.mark.parametrize("left,top,width,height,scale", [
+    (-1920, 0, 1920, 1080, 1.0),  # a monitor left of the primary: negative desktop coordinates
+    (-1280, -400, 1280, 720, 1.5),  # up and to the left, 150 % scaling: 1920x1080 pixels
+    (2560, 312, 1440, 900, 2.0),  # right of a 2560 primary, lower down, Retina
+])
+def test_points_land_exactly_on_monitors_with_offsets_and_scales(left, top, width, height, scale):
+    pixels = (round(width * scale), round(height * scale))
+    frame = Frame("s", ScreenGeometry(left, top, width, height, scale=scale, monitor=2), pixels=pixels, model=(1280, 720))
+    for fx, fy in [(0, 0), (0.5, 0.5), (0.999, 0.999), (0.25, 0.75)]:
+        screen = Point(left + fx * width, top + fy * height, "screen")
+        model = frame.convert(screen, "model")
+        assert model.x == pytest.approx(fx * 1280) and model.y == pytest.approx(fy * 720)
+        back = frame.convert(model, "screen")
+        assert (back.x, back.y) == pytest.approx((screen.x, screen.y))
+        assert frame.contains(screen)
+    assert not frame.contains(Point(left - 1, top, "screen")) and not frame.contains(Point(left, top + height, "screen"))
