@@ -49,3 +49,13 @@ def seeded(request) -> int:
     seed = zlib.crc32(request.node.nodeid.encode())
     torch.manual_seed(seed)
     return seed
+
+
+@pytest.fixture(scope="session")
+def desktop():
+    """The process's one real X display with two monitors (tests/xdesktop.py): session-wide,
+    because pyautogui binds to the first display it sees in a process."""
+    from tests.xdesktop import shared_desktop
+
+    with shared_desktop() as display:
+        yield display

@@ -12,15 +12,8 @@ from core.engine import GenerateOptions
 from core.engine.msa import MsaEngine
 from core.messages import ImagePart
 from tests.agent.test_on_screen import Recording, run
-from tests.xdesktop import shared_desktop
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def desktop():
-    with shared_desktop() as display:
-        yield display
 
 
 def test_the_agent_runs_on_the_msa_runtime(desktop, tiny_vl_dir):

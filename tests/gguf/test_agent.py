@@ -5,20 +5,13 @@ the task ends after three. That is the plumbing a GUI-grounded GGUF model (UI-TA
 
 import pytest
 
-from core.agent.loop import Agent, AgentConfig
+from core.agent.loop import Agent
 from core.agent.look import LiveDesktop
 from core.engine import GenerateOptions
 from core.engine.gguf import GgufEngine
 from tests.agent.test_on_screen import Recording, run
-from tests.xdesktop import shared_desktop
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def desktop():
-    with shared_desktop() as display:
-        yield display
 
 
 def test_the_agent_runs_on_a_gguf_model_with_a_projector(desktop, m3_vision_gguf):
