@@ -101,13 +101,15 @@ def test_cancel_from_another_thread_ends_the_reply(engine):
 
 
 def test_a_killed_child_is_an_error_and_the_partial_reply_stays(m3_gguf, tmp_path):
-    eng = GgufEngine(m3_gguf, context_tokens=512)
+    eng = GgufEngine(m3_gguf, context_tokens=2048)
     eng.load()
     with HistoryStore(tmp_path / "h.sqlite3") as store:
         chat = Conversation(store)
-        turn = chat.send("the quick brown fox")
+        # this prompt's greedy reply runs to the full 1600 tokens (no end token), so the child is
+        # still generating when it is killed however late this loop sees its third event
+        turn = chat.send("please click the button and type hello")
         events = []
-        for event in chat.reply(eng, GenerateOptions(sampling=GREEDY, max_tokens=400), turn):
+        for event in chat.reply(eng, GenerateOptions(sampling=GREEDY, max_tokens=1600), turn):
             events.append(event)
             if len(events) == 3:
                 os.kill(eng._proc.pid, signal.SIGKILL)  # noqa: SLF001 - what a crash of llama.cpp does
