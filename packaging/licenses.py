@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from native import ABSENT, EXCEPTIONS, INSIDE_WHEELS, SYSTEM  # noqa: E402
+from native import ABSENT, COMMON, COMMON_TEXTS, EXCEPTIONS, INSIDE_WHEELS, SYSTEM  # noqa: E402
 from sbom import write_sbom  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +147,9 @@ def _component(source: Path, files: dict[Path, md.Distribution]) -> tuple[str, C
         dist = files[source]
         if dist.metadata["Name"].lower() == "pyinstaller":
             return "pyinstaller", partial(_bootloader, dist)
-        return _inside_wheel(source) or (f"python:{dist.metadata['Name']}", partial(_python_component, dist))
+        if dist.metadata["Name"].lower() == "spyglass":
+            return "spyglass", partial(Component, "spyglass", dist.version, OWN_LICENCE, "python")
+        return _inside_wheel(source, dist) or (f"python:{dist.metadata['Name']}", partial(_python_component, dist))
     if source.is_relative_to(ROOT):
         return "spyglass", partial(Component, "spyglass", _version("spyglass"), OWN_LICENCE, "python")
     if source.is_relative_to(base):
@@ -165,7 +167,7 @@ def _python_component(dist: md.Distribution) -> Component:
 
 def _bootloader(dist: md.Distribution) -> Component:
     return Component("PyInstaller bootloader and runtime hooks", dist.version,
-                     "GPL-2.0-or-later WITH PyInstaller-bootloader-exception AND Apache-2.0", "runtime",
+                     "GPL-2.0-or-later WITH Bootloader-exception AND Apache-2.0", "runtime",
                      licence_files=_dist_licences(dist))
 
 
@@ -175,19 +177,25 @@ def _system_component(package: str | None, source: Path) -> Component:
     return Component(package or source.name, _deb_version(package), licence, "system", licence_files=copyright_file)
 
 
-def _inside_wheel(source: Path) -> tuple[str, Callable[[], Component]] | None:
-    """A library a wheel carries in `<name>.libs/`, as its own component."""
+def _inside_wheel(source: Path, dist: md.Distribution) -> tuple[str, Callable[[], Component]] | None:
+    """A library a wheel carries in `<name>.libs/`, as its own component; its licence text is in
+    the wheel's licence files (OpenCV's LICENSE-3RD-PARTY.txt, NumPy's LICENSE.txt, ...)."""
     if not source.parent.name.endswith(".libs"):
         return None
+    texts = _dist_licences(dist)
     for pattern, (name, licence) in INSIDE_WHEELS.items():
         if re.search(pattern, source.name):
-            return f"native:{name}", partial(Component, name, "(as its wheel bundles it)", licence, "native")
+            return f"native:{name}", partial(Component, name, f"(in {dist.metadata['Name']})", licence, "native",
+                                             licence_files=texts)
     return f"native:{source.name}", partial(Component, source.name, "?", f"{UNKNOWN} in a wheel", "native")
 
 
 def _dist_licences(dist: md.Distribution) -> list[Path]:
+    """The licence files a distribution installed: its dist-info `licenses/` folder (PEP 639),
+    and LICENSE/COPYING/NOTICE/AUTHORS files elsewhere in its dist-info."""
     names = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|AUTHORS)", re.I)
-    return [Path(dist.locate_file(f)) for f in dist.files or () if ".dist-info" in str(f) and names.search(f.name)]
+    return [Path(dist.locate_file(f)) for f in dist.files or ()
+            if ".dist-info/licenses/" in str(f) or (".dist-info" in str(f) and names.search(f.name))]
 
 
 def _version(name: str) -> str:
@@ -231,20 +239,29 @@ def _sbom_licence(entry: dict) -> str:
     return licence.get("id") or licence.get("name") or "not stated"
 
 
-def write_licences(bundle: Path, parts: dict[str, Component]) -> Path:
+def write_licences(bundle: Path, parts: dict[str, Component]) -> tuple[Path, list[str]]:
+    """Copy every component's licence texts into the bundle's `licenses/`; returns the folder and
+    the components for which no text was found (named in COMPONENTS.txt, not a failure)."""
     internal = bundle / "_internal" if (bundle / "_internal").is_dir() else bundle
     out = internal / "licenses"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    missing = []
     for part in parts.values():
         folder = out / re.sub(r"[^A-Za-z0-9._+-]+", "_", part.name)
-        for file in part.licence_files:
-            if file.is_file():
-                folder.mkdir(exist_ok=True)
-                shutil.copyfile(file, folder / file.name)
+        texts = [f for f in part.licence_files if f.is_file()]
+        texts = texts or [COMMON / n for n in COMMON_TEXTS.get(part.name, ()) if (COMMON / n).is_file()]
+        if not texts and part.name != "spyglass":
+            missing.append(part.name)
+        for file in texts:
+            inside = str(file).split(".dist-info/licenses/", 1)
+            target = folder / (inside[1] if len(inside) == 2 else file.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
     shutil.copyfile(Path(__file__).with_name("NOTICE-LGPL.txt"), out / "NOTICE-LGPL.txt")
-    (out / "COMPONENTS.txt").write_text(table(parts))
-    return out
+    note = f"\nNo licence text found for: {', '.join(sorted(missing))}\n" if missing else ""
+    (out / "COMPONENTS.txt").write_text(table(parts) + note)
+    return out, missing
 
 
 def table(parts: dict[str, Component]) -> str:
@@ -266,12 +283,14 @@ def main(argv: list[str]) -> int:
         print(f"licenses: {manifest_path} is missing; build with packaging/spyglass.spec first", file=sys.stderr)
         return 2
     parts = classify(json.loads(manifest_path.read_text()))
-    out = write_licences(bundle, parts)
+    out, missing = write_licences(bundle, parts)
     print(table(parts), end="")
     bad = [f"{p.name} {p.version}: {p.licence} ({', '.join(p.files[:3])})" for p in parts.values()
            if not allowed(p.licence)]
     count, inner = embedded(parts)
     sbom = write_sbom(bundle, parts)
+    if missing:
+        print(f"licenses: no licence text found for {', '.join(sorted(missing))} (listed, not a failure)")
     print(f"licenses: {len(parts)} components, licence texts in {out}; {count} more listed in bundled wheels' "
           f"own SBOMs; SBOM (CycloneDX) {sbom}; {len(bad) + len(inner)} not allowed")
     for line in bad + inner:

@@ -6,13 +6,25 @@ INSIDE_WHEELS: libraries that wheels carry in their `<name>.libs/` folder (audit
 by file name; OpenCV's own SBOM names them without licences. ABSENT: components a wheel's own SBOM
 lists for some platform that are not in this build, each with the check that proves it here.
 A library missing from these tables fails the licence check until someone adds it with its
-licence, read from the package's copyright file or the project's licence.
+licence, read from the package's copyright file or the project's licence. COMMON_TEXTS: the
+licence texts to copy for wheels that carry none.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+# licence texts for distributions whose wheels carry none, from Debian's common-licenses
+COMMON = Path("/usr/share/common-licenses")
+COMMON_TEXTS = {
+    "PySide6_Essentials": ("LGPL-3", "GPL-3"),  # the LGPL-3.0 is the GPL-3.0 plus its additional permissions
+    "shiboken6": ("LGPL-3", "GPL-3"),
+    "tokenizers": ("Apache-2.0",),
+    "PyGetWindow": ("BSD",),  # BSD-3-Clause in its metadata; the wheel carries no text
+}
+
 # exceptions that let GPL-licensed runtime code ship inside a program under any licence
-EXCEPTIONS = ("GCC-exception-3.1", "PyInstaller-bootloader-exception", "LLVM-exception", "PCRE2-exception")
+EXCEPTIONS = ("GCC-exception-3.1", "Bootloader-exception", "LLVM-exception", "PCRE2-exception")
 
 GCC_RUNTIME = "GPL-3.0-or-later WITH GCC-exception-3.1"
 X11 = "MIT"

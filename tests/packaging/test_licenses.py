@@ -13,7 +13,7 @@ from licenses import _short, allowed  # noqa: E402
 
 ALLOWED = ["MIT", "LGPL-3.0-only OR GPL-2.0-only OR GPL-3.0-only", "LGPLv3", "LGPLv2+",
            "GPL-3.0-or-later WITH GCC-exception-3.1", "(MIT OR Apache-2.0) AND Unicode-3.0",
-           "GPL-2.0-or-later WITH PyInstaller-bootloader-exception AND Apache-2.0", "MIT AND (GPL-2.0 OR BSD)",
+           "GPL-2.0-or-later WITH Bootloader-exception AND Apache-2.0", "MIT AND (GPL-2.0 OR BSD)",
            "FTL OR GPL-2.0-or-later", "BSD-3-Clause OR GPL-2.0-only"]
 REFUSED = ["GPL-2.0-only", "AGPL-3.0", "GPLv3+", "GNU General Public License v3", "BSD-3-Clause AND GPL-2.0",
            "GPL-2.0 AND (MIT OR BSD)", "GPL-3.0-or-later WITH Some-other-exception", "", "UNKNOWN: add it"]
