@@ -33,3 +33,22 @@ def test_classifiers_read_as_their_short_names():
     assert _short("GNU Lesser General Public License v2 or later (LGPLv2+)") == "LGPLv2+"
     assert _short("GNU General Public License v3 or later (GPLv3+)") == "GPLv3+"
     assert _short("MIT License") == "MIT License"
+
+
+def test_gpl_helpers_fail_and_xlib_belongs_to_python_xlib():
+    """In the dev venv pyautogui has pulled in mouseinfo (GPLv3) and the python3-xlib fork, which
+    also lists Xlib/ in its RECORD: a bundle holding mouseinfo fails, and Xlib's files are counted
+    as python-xlib's (LGPL) whichever fork installed last."""
+    import importlib.util
+
+    from licenses import classify
+
+    mouseinfo, xlib = (importlib.util.find_spec(name) for name in ("mouseinfo", "Xlib.display"))
+    if mouseinfo is None:
+        pytest.skip("mouseinfo is not installed here (pyautogui pulls it in on Linux)")
+    manifest = [{"dest": "mouseinfo", "source": mouseinfo.origin, "kind": "PYMODULE"},
+                {"dest": "Xlib.display", "source": xlib.origin, "kind": "PYMODULE"}]
+    parts = classify(manifest)
+    by_file = {dest: p for p in parts.values() for dest in p.files}
+    assert by_file["Xlib.display"].name == "python-xlib" and allowed(by_file["Xlib.display"].licence)
+    assert by_file["mouseinfo"].name.lower() == "mouseinfo" and not allowed(by_file["mouseinfo"].licence)
