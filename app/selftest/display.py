@@ -3,7 +3,7 @@
 A frozen bundle may run under `env -i`, with no PATH: Xvfb is looked up on PATH, then on the
 system's default path (os.defpath) and /usr/bin. `-displayfd` lets Xvfb pick a free display
 number and tell us once it is ready, so nothing waits on a guess. Qt's offscreen platform is not
-enough: the screenshot check needs an X server to grab.
+enough: the screenshot check needs an X server to grab. On Windows and macOS the desktop is used.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,7 +24,11 @@ class NoDisplay(RuntimeError):
 
 @contextmanager
 def display(size: str = "1280x800x24") -> Iterator[str]:
-    """Yield a usable DISPLAY (set in os.environ); an Xvfb started here is ended on exit."""
+    """Yield a usable DISPLAY (set in os.environ); an Xvfb started here is ended on exit. Windows
+    and macOS always have their desktop."""
+    if not sys.platform.startswith("linux"):
+        yield "the desktop"
+        return
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
