@@ -14,7 +14,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAM
 LLAMA_SDIST = $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
 export SPYGLASS_WHEELHOUSE := $(WHEELHOUSE)
 
-.PHONY: test test-gpu lint run clean system-deps llama-wheel
+.PHONY: test test-gpu lint run clean system-deps llama-wheel package package-gpu package-test
 
 # Torch goes in first so that the pinned build wins over whatever `torch>=2.6` in
 # pyproject.toml would resolve to.
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install $(TORCH_SPEC)
-	$(VENV)/bin/python -m pip install -e ".[dev]"
+	$(VENV)/bin/python -m pip install -e ".[dev,msa]"
 	@# pyautogui's mouseinfo pulls python3-xlib, an old fork that writes the same Xlib package as
 	@# python-xlib: reinstall python-xlib last so its files are the ones in place, whatever the order.
 	$(VENV)/bin/python -m pip install --force-reinstall --no-deps "python-xlib>=0.33"
@@ -50,8 +50,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check core kernels && $(VENV)/bin/ruff check core kernels && $(VENV)/bin/mypy
 
 # pytest's exit code is make's: a failure, or exit 5 ("no tests collected"), fails the target.
+# Then the packaged edition is built and its self-test run (package-test, below).
 test: system-deps $(VENV)/.installed lint
 	$(VENV)/bin/python -m pytest -n 2 tests
+	$(MAKE) package-test
 
 # For a CUDA machine: with TRITON_INTERPRET unset, tests/conftest.py picks the GPU
 # and the kernel tests run compiled kernels instead of the CPU interpreter.
@@ -65,5 +67,58 @@ run: system-deps $(VENV)/.installed
 	xvfb-run -a $(VENV)/bin/spyglass; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(PKG_VENV) $(PKG_GPU_VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Packaged editions (packaging/README.md). The Spyglass edition is frozen from a build venv of its
+# own that never sees torch: the project without its `msa` extra, PyInstaller and the SBOM tool,
+# and the same llama-cpp-python wheel. pyautogui's GPL helpers (mouseinfo, python3-xlib) are
+# removed from it and python-xlib put back, so what is frozen is what the licence check reads.
+PKG_VENV ?= .venv-package
+PKG_DIST ?= dist
+
+$(PKG_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PKG_VENV)
+	$(PKG_VENV)/bin/python -m pip install --upgrade pip
+	$(PKG_VENV)/bin/python -m pip install -e ".[package]"
+	$(PKG_VENV)/bin/python -m pip uninstall -y mouseinfo python3-xlib
+	$(PKG_VENV)/bin/python -m pip install --force-reinstall --no-deps "python-xlib>=0.33"
+	$(MAKE) llama-wheel
+	$(PKG_VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
+	touch $@
+
+SELFTEST_GGUF = build/selftest/tiny-m3-f32.gguf
+
+# The tiny random GGUF `spyglass --self-test` streams from: written by the dev venv (transformers)
+# and llama.cpp's converter, exactly as the tests make theirs; only the .gguf is bundled.
+$(SELFTEST_GGUF): packaging/tiny_gguf.py tests/gguf/conftest.py | $(VENV)/.installed
+	$(VENV)/bin/python packaging/tiny_gguf.py $@
+
+# The Linux "Spyglass" edition: dist/Spyglass/, its licences, dist/Spyglass.cdx.json and the tar.xz.
+package: $(VENV)/.installed $(PKG_VENV)/.installed $(SELFTEST_GGUF)
+	packaging/build.sh $(PKG_VENV)/bin/python lite $(SELFTEST_GGUF)
+
+# The bundle as CI checks it: built without the archive, then its self-test run with an empty
+# environment (no PATH, no venv, a fresh HOME), so it proves the folder stands alone.
+package-test: $(VENV)/.installed $(PKG_VENV)/.installed $(SELFTEST_GGUF)
+	packaging/build.sh $(PKG_VENV)/bin/python lite $(SELFTEST_GGUF) --no-archive
+	packaging/selftest-bundle.sh dist/Spyglass
+
+# "Spyglass GPU": the same spec with torch (CUDA), Triton and the MSA runtime, from a build venv of
+# its own with the `msa` extra and TORCH_SPEC. Not part of CI (several GB; see packaging/README.md).
+PKG_GPU_VENV ?= .venv-package-gpu
+$(PKG_GPU_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PKG_GPU_VENV)
+	$(PKG_GPU_VENV)/bin/python -m pip install --upgrade pip
+	$(PKG_GPU_VENV)/bin/python -m pip install $(TORCH_SPEC)
+	$(PKG_GPU_VENV)/bin/python -m pip install -e ".[package,msa]"
+	$(PKG_GPU_VENV)/bin/python -m pip uninstall -y mouseinfo python3-xlib
+	$(PKG_GPU_VENV)/bin/python -m pip install --force-reinstall --no-deps "python-xlib>=0.33"
+	$(MAKE) llama-wheel
+	$(PKG_GPU_VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
+	touch $@
+
+package-gpu: $(VENV)/.installed $(PKG_GPU_VENV)/.installed $(SELFTEST_GGUF)
+	packaging/build.sh $(PKG_GPU_VENV)/bin/python gpu $(SELFTEST_GGUF)

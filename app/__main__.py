@@ -4,7 +4,9 @@
 talks to a model in the terminal and `spyglass serve --model PATH` serves it over an
 OpenAI-compatible HTTP API (`core/cli.py`) and `spyglass act "task"` carries out a task on the
 screen (`core/agent/cli.py`); no Qt is loaded for any of them; `--version` prints the
-version. Window options (`--model`, `--device`, `--context`, `--data-dir`) override the
+version; `--self-test` checks an installed Spyglass end to end (app/selftest);
+`--exit-when-shown` prints a line and exits once the window is on screen (the cold-start
+benchmark). Window options (`--model`, `--device`, `--context`, `--data-dir`) override the
 environment and the settings file (core/settings.py).
 """
 
@@ -16,6 +18,10 @@ from app import __version__
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spyglass", description="Local-first desktop multimodal assistant.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation (window, files, a bundled tiny model, agent, history) and exit")
+    parser.add_argument("--self-test-gguf", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
     from app.application import add_app_arguments
 
     add_app_arguments(parser)
@@ -36,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.version:
         print(f"spyglass {__version__}")
         return 0
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test(args.self_test_gguf)
     if args.command == "chat":
         return chat_main(args)
     if args.command == "serve":

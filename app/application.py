@@ -69,8 +69,25 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"spyglass: {err}", file=sys.stderr)
         QMessageBox.critical(None, "Spyglass cannot start", str(err))
         return 2
+    if getattr(args, "exit_when_shown", False):
+        _exit_when_shown(app, window)
     with window.store:
         return app.exec()
+
+
+def _exit_when_shown(app, window) -> None:
+    """Print `spyglass: window shown` and quit once X has exposed the window (benchmarks/package.py)."""
+    from PySide6.QtCore import QTimer
+
+    def poll() -> None:
+        if window.windowHandle() is not None and window.windowHandle().isExposed():
+            print("spyglass: window shown", flush=True)
+            window.close()
+            app.quit()
+        else:
+            QTimer.singleShot(5, poll)
+
+    QTimer.singleShot(0, poll)
 
 
 __all__ = ["add_app_arguments", "cli_values", "run_app", "start_window"]

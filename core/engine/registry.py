@@ -8,7 +8,8 @@ runtime is not used). The CLI, the settings dialog and the window all read this 
 backend is one module with a `from_settings(settings) -> Engine` function plus one `register`
 call. Backends that are announced but not built yet are listed as `coming`. A `server` backend
 (remote) needs no model folder: its location is `remote.base_url`, or a model location that is
-an http(s) URL, which `auto` then sends to it.
+an http(s) URL, which `auto` then sends to it. In a packaged edition without torch (sys.frozen),
+a backend whose modules are missing is refused with a pointer to the edition that has them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,11 @@ def open_engine(settings: Settings) -> Engine:
     """An engine for `settings.model_dir`, built by the chosen backend, not loaded yet (call `load`)."""
     backend, reason = choose_backend(settings)
     missing = backend.missing()
+    if missing and getattr(sys, "frozen", False):  # a packaged edition: pip cannot add to it
+        raise EngineError(
+            f"the {backend.label} backend needs {', '.join(missing)}, which this edition of Spyglass "
+            "does not include; install Spyglass GPU for it, or choose another backend"
+        )
     if missing:
         raise EngineError(
             f"the {backend.label} backend needs {', '.join(missing)}, which is not installed; "

@@ -35,10 +35,14 @@ def wheelhouse() -> Path:
 
 @pytest.fixture(scope="session")
 def llama_cpp_dir(tmp_path_factory) -> Path:
-    """llama.cpp's converter and gguf-py, unpacked from the cached source distribution."""
+    return unpack_llama_cpp(tmp_path_factory.mktemp("llama_cpp"))
+
+
+def unpack_llama_cpp(out: Path) -> Path:
+    """llama.cpp's converter and gguf-py, unpacked into `out` from the cached source distribution
+    (also used by packaging/tiny_gguf.py)."""
     sdist = wheelhouse() / f"llama_cpp_python-{LLAMA_VERSION}.tar.gz"
     assert sdist.is_file(), f"{sdist} is missing: `make test` (or `make llama-wheel`) downloads it"
-    out = tmp_path_factory.mktemp("llama_cpp")
     prefix = f"llama_cpp_python-{LLAMA_VERSION}/vendor/llama.cpp/"
     wanted = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/")
     with tarfile.open(sdist) as tar:
