@@ -44,7 +44,8 @@ def msa_select(
     """Prefill selection: int32 `[Hi, T, topk]` (see `msa_topk` for the row layout).
 
     Shapes as in `msa_block_scores`. Writes an fp32 `[Hi, T, NB]` block-score buffer on the
-    way; chunk very long prefills to bound it.
+    way; chunk very long prefills to bound it. A NaN/inf in iq raises ValueError ("non-finite
+    index scores"); a NaN score from the index-K cache ranks as -inf (see README).
     """
     check_selection_params(topk, init_blocks, local_blocks)
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
@@ -106,7 +107,7 @@ def msa_decode_select(
 
     Each sequence's blocks are split over programs of `blocks_per_split` blocks (default: enough
     programs to fill a GPU); each keeps its best `topk - init - local` blocks and a merge picks
-    the final ones. Same result as `msa_select`.
+    the final ones. Same result as `msa_select`, the same ValueError for a NaN/inf in iq.
     """
     check_selection_params(topk, init_blocks, local_blocks)
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)

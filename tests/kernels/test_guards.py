@@ -235,6 +235,17 @@ def test_attention_refuses_a_bad_selection_on_every_schedule(corrupt, schedule, 
         _attend(attn_batch, sel.contiguous(), schedule)
 
 
+@pytest.mark.parametrize("corrupt", [_future, _past_table, _negative, _twice, _empty])
+def test_selection_check_in_token_chunks_names_the_same_fault(corrupt, attn_batch, monkeypatch):
+    """A wide selection (a dense layer's) is checked a few tokens at a time: same error."""
+    from kernels.msa import attention
+
+    monkeypatch.setattr(attention, "SELECTION_CHECK_ENTRIES", 2 * 4 * 7)  # 7 tokens a chunk
+    sel, message = corrupt(attn_batch, _reference_selection(attn_batch).clone())
+    with pytest.raises(ValueError, match=message):
+        _attend(attn_batch, sel.contiguous(), "tile")
+
+
 @pytest.mark.parametrize("schedule", SCHEDULES + ["decode"])
 def test_attention_accepts_unused_slots_anywhere(schedule, attn_batch):
     sel = _reference_selection(attn_batch)
