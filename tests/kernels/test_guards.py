@@ -277,3 +277,14 @@ def test_decode_attention_any_topk_and_split(topk, num_splits, attn_batch):
                                num_splits=num_splits)
     ref = reference.sparse_attention(attn_batch.q, attn_batch.k_cache, attn_batch.v_cache, *attn_batch.paging, sel)
     assert_close(out, ref, torch.float32)
+
+
+@pytest.mark.parametrize("topk", [1, 3, 5])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_msa_prefill_any_topk(topk, schedule, device):
+    b = make_batch([200, 90], [200, 30], heads=4, kv_heads=2, head_dim=64, index_dim=64, block=16, device=device)
+    out, sel = msa_prefill(*_layer_args(b), topk=topk, schedule=schedule)
+    scores = reference.block_scores(b.iq, b.index_k_cache, *b.paging)
+    check_selection(sel, scores, _positions(b), topk=topk, block=16, tol=1e-4)
+    ref = reference.sparse_attention(b.q, b.k_cache, b.v_cache, *b.paging, sel)
+    assert_close(out, ref, torch.float32)
