@@ -58,8 +58,9 @@ class ReferenceAttention:
     name = "reference"
 
     def select(self, iq, index_k_cache, paging: Paging, positions, *, topk, init_blocks, local_blocks):
-        from kernels.msa import reference
+        from kernels.msa import check_finite_index_queries, reference
 
+        check_finite_index_queries(iq)  # as the Triton backend's checks: non-finite index scores are an error
         scores = reference.block_scores(iq, index_k_cache, *paging)
         return reference.topk_blocks(
             scores,
@@ -96,15 +97,21 @@ class TritonAttention:
 
 class StaticDecodeAttention:
     """The Triton decode kernels for one new token over a fixed-width block table, called without
-    the checks that read device values: no host sync, so a CUDA graph can capture the step."""
+    the checks that read device values: no host sync, so a CUDA graph can capture the step.
+    Instead of the checked functions' error on a NaN/inf index query, `select` ORs it into the
+    device flag `nonfinite` (reset by the step, read by it after the replay); meanwhile the
+    kernels rank a NaN score last, so the step never reads outside the block table."""
 
     name = "triton-static"
 
     def __init__(self, max_blocks: int, positions: torch.Tensor, seq_ids: torch.Tensor):
         self.max_blocks, self.positions, self.seq_ids = max_blocks, positions, seq_ids  # int32 [1] buffers
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=positions.device)
 
     def select(self, iq, index_k_cache, paging: Paging, positions, *, topk, init_blocks, local_blocks):
         from kernels.msa import default_blocks_per_split, launch_candidates, launch_topk
+
+        torch.logical_or(self.nonfinite, ~torch.isfinite(iq).all(), out=self.nonfinite)  # no sync: graph-safe
 
         cand_s, cand_i = launch_candidates(
             iq,

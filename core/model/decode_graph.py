@@ -39,6 +39,7 @@ class StaticDecoder:
 
     def _compute(self) -> torch.Tensor:
         m, c = self.model, self.cache
+        self.attention.nonfinite.zero_()
         pos = self.position.long()
         step_pages = self.table[0, pos // c.block].long()
         dense = dense_selection(pos, m.cfg.num_kv_heads, c.block, self.width)  # [Hkv, 1, k]
@@ -79,4 +80,10 @@ class StaticDecoder:
         self.steps += 1
         seq.length += 1
         seq.ids.append(token)
+        if bool(self.attention.nonfinite):  # the sampler waits for the step anyway: one scalar more
+            raise ValueError(
+                "non-finite index scores: an index query of this decode step (position "
+                f"{seq.length - 1}) holds NaN/inf, so its block selection is undefined; the hidden state or the "
+                "index projection before an MSA layer produced NaN/inf"
+            )
         return logits[-1]

@@ -10,7 +10,7 @@ directly because the checks read device values.
 from . import reference
 from .attention import msa_sparse_attention
 from .decode import launch_decode_attention, msa_decode_attention
-from .layout import check_block_size, check_head_dim, interpreting
+from .layout import check_block_size, check_finite_index_queries, check_head_dim, interpreting
 from .pipeline import (
     default_blocks_per_split,
     msa_decode,
@@ -44,6 +44,7 @@ def check_shapes(
 
 
 __all__ = [
+    "check_finite_index_queries",
     "check_shapes",
     "default_blocks_per_split",
     "interpreting",

@@ -30,10 +30,12 @@ from .layout import (
     check_tensor,
     fail,
     interpreting,
+    token_positions,
 )
 from .scoring import dot_precision
 
 SCHEDULES = ("tile", "kv_major")
+SELECTION_CHECK_ENTRIES = 1 << 24  # a caller's selection is checked this many entries at a time
 log = logging.getLogger(__name__)
 
 
@@ -233,6 +235,52 @@ def check_selection_tensor(selection: torch.Tensor, n_kv: int, total_q: int, dev
         fail(f"selection has shape {tuple(selection.shape)}; it must be [kv_heads={n_kv}, tokens={total_q}, k]")
 
 
+def check_selection_values(selection: torch.Tensor, cu_seqlens_q, seq_lens, block: int) -> None:
+    """A caller's selection `[Hkv, T, k]`: every id -1 (unused) or a block the token sees
+    (0..L, L = pos // B, so inside the block table), no block twice, at least one block a row.
+    Otherwise the schedules would disagree (a future block is NaN on one, ignored on another; a
+    repeated block counts twice on one) or read outside the table. Vectorised over chunks of
+    tokens (a dense layer's selection is as wide as the context); one host sync."""
+    n_kv, total_q, width = selection.shape
+    if selection.numel() == 0:
+        return
+    _, positions = token_positions(cu_seqlens_q, seq_lens, total_q)
+    last = (positions // block)[None, :, None]  # [1, T, 1] the local block L of each token
+    step = max(1, SELECTION_CHECK_ENTRIES // (n_kv * width))
+    starts = range(0, total_q, step)
+    faulty = [torch.stack([m.any() for m in _selection_faults(selection, last, t0, step)[:3]]).any() for t0 in starts]
+    if not any(torch.stack(faulty).tolist()):
+        return
+    for t0 in starts:  # the error path: name the first fault
+        outside, twice, empty, ids = _selection_faults(selection, last, t0, step)
+        if bool(outside.any()):
+            g, t, i = (int(x) for x in outside.nonzero()[0])
+            v, t = int(selection[g, t0 + t, i]), t0 + t
+            p = int(positions[t])
+            if v < -1:
+                fail(f"selection[{g}, {t}, {i}] = {v}; block ids are -1 (unused) or 0..L, L = the token's own block")
+            fail(
+                f"selection[{g}, {t}, {i}] = {v} is a future block: token {t} (position {p}) sees blocks "
+                f"0..{p // block}; a selection holds only blocks at or before the query's own"
+            )
+        if bool(twice.any()):
+            g, t, i = (int(x) for x in twice.nonzero()[0])
+            fail(f"selection[{g}, {t0 + t}] selects block {int(ids[g, t, i + 1])} twice; each block may appear once")
+        if bool(empty.any()):
+            g, t = (int(x) for x in empty.nonzero()[0])
+            fail(f"selection[{g}, {t0 + t}] selects no block; every query attends at least one (MSA: its own block)")
+
+
+def _selection_faults(selection: torch.Tensor, last: torch.Tensor, t0: int, step: int):
+    """Faults of tokens t0 .. t0+step-1: ids outside -1..L `[Hkv, n, k]`, a block repeated
+    (between sorted neighbours, `[Hkv, n, k-1]`), rows with no block `[Hkv, n]`; and the sorted ids."""
+    sel, lst = selection[:, t0 : t0 + step], last[:, t0 : t0 + step]
+    outside = (sel < -1) | (sel > lst)
+    ids = sel.sort(dim=-1).values
+    twice = (ids[..., 1:] == ids[..., :-1]) & (ids[..., 1:] >= 0)
+    return outside, twice, (sel < 0).all(dim=-1), ids
+
+
 def check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection, block_size) -> BatchInfo:
     """Validate every argument of a sparse-attention call (prefill or decode)."""
     block = check_attention_inputs(q, k_cache, v_cache, block_size)
@@ -246,6 +294,7 @@ def check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_len
         device=q.device,
     )
     check_selection_tensor(selection, k_cache.shape[1], q.shape[0], q.device)
+    check_selection_values(selection, cu_seqlens_q, seq_lens, block)
     return info
 
 
@@ -268,7 +317,10 @@ def msa_sparse_attention(
     k_cache/v_cache `[P, Hkv, B, D]` same dtype; pages of exactly one block (B = block_size).
     block_table     int32 `[S, max_blocks]`; cu_seqlens_q int32 `[S+1]`; seq_lens int32 `[S]`
                     (cached prefix + new tokens; the new tokens are already in the caches).
-    selection       int32 `[Hkv, T, k]` block ids as `msa_topk` returns them, -1 = unused slot.
+    selection       int32 `[Hkv, T, k]` block ids as `msa_topk` returns them, -1 = unused slot
+                    (anywhere in the row). Every id must be a block the token sees (0 .. pos // B),
+                    none twice, at least one per row: anything else raises ValueError on every
+                    schedule, before a kernel runs.
     schedule        None (choose by context length), "tile" (token-major tiles, for contexts of at
                     most k blocks) or "kv_major" (pairs grouped by page, for long contexts).
     Returns `[T, H, D]` in q's dtype. Keys of a selected block past the query are masked.

@@ -174,7 +174,7 @@ def launch_decode_attention(
     if total_q == 0:
         return out
     group = n_heads // n_kv
-    slots = min(slots_per_iteration(), topk)
+    slots = min(slots_per_iteration(), triton.next_power_of_2(topk))  # a power of two: the arange; slot < hi masks
     per_split = triton.cdiv(triton.cdiv(topk, num_splits), slots) * slots  # whole loop steps
     num_splits = -(-topk // per_split)
     if num_splits == 1:

@@ -100,8 +100,10 @@ def check_batch(
     block_size: int,
     num_pages: int,
     device: torch.device,
+    index_queries: torch.Tensor | None = None,
 ) -> BatchInfo:
-    """Validate the varlen/paging metadata; one small device-to-host copy."""
+    """Validate the varlen/paging metadata; one small device-to-host copy. `index_queries`
+    (iq `[T, Hi, Di]`) are checked for NaN/inf in that same copy (`check_finite_index_queries`)."""
     check_tensor("block_table", block_table, rank=2, dtypes=(torch.int32,), device=device)
     check_tensor("cu_seqlens_q", cu_seqlens_q, rank=1, dtypes=(torch.int32,), device=device)
     check_tensor("seq_lens", seq_lens, rank=1, dtypes=(torch.int32,), device=device)
@@ -133,7 +135,31 @@ def check_batch(
         )
     used = torch.arange(block_table.shape[1], device=device)[None, :] < torch.tensor(blocks, device=device)[:, None]
     bad = used & ((block_table < 0) | (block_table >= num_pages))
-    if bool(bad.any()):
+    flags = [bad.any()]
+    if index_queries is not None:
+        flags.append(~torch.isfinite(index_queries).all())
+    bad_table, *nonfinite = torch.stack(flags).tolist()
+    if bad_table:
         s, b = (int(i) for i in bad.nonzero()[0])
         fail(f"block_table[{s}, {b}] = {int(block_table[s, b])} is not a page of the cache (0..{num_pages - 1})")
+    if index_queries is not None and any(nonfinite):
+        _fail_non_finite(index_queries)
     return BatchInfo(num_seqs=num_seqs, max_q_len=max(q_lens, default=0), max_blocks=max_blocks)
+
+
+def _fail_non_finite(iq: torch.Tensor) -> None:
+    t, h, d = (int(i) for i in (~torch.isfinite(iq)).nonzero()[0])
+    fail(
+        f"non-finite index scores: iq holds a non-finite value ({float(iq[t, h, d])}) at token {t}, index head {h} "
+        f"(dim {d}), so its block scores have no order and the block selection is undefined; the hidden state "
+        "or the index projection before the MSA layer produced NaN/inf"
+    )
+
+
+def check_finite_index_queries(iq: torch.Tensor) -> None:
+    """ValueError naming the first NaN/inf of the index queries iq `[T, Hi, Di]` (one host sync).
+
+    Every checked selection function makes this check (in `check_batch`'s copy); a runtime
+    backend that scores blocks without them (the fp32 reference) calls it to behave the same."""
+    if not bool(torch.isfinite(iq).all()):
+        _fail_non_finite(iq)

@@ -18,7 +18,7 @@ import triton
 from . import layout
 from .attention import check_attention_inputs, prefill_launcher
 from .decode import launch_decode_attention
-from .layout import FLOAT_DTYPES, check_batch, check_tensor, fail, token_positions
+from .layout import FLOAT_DTYPES, BatchInfo, check_batch, check_tensor, fail, token_positions
 from .scoring import check_index_inputs, launch_block_scores, launch_candidates, query_rows_per_tile
 from .topk import check_selection_params, launch_topk
 
@@ -44,7 +44,8 @@ def msa_select(
     """Prefill selection: int32 `[Hi, T, topk]` (see `msa_topk` for the row layout).
 
     Shapes as in `msa_block_scores`. Writes an fp32 `[Hi, T, NB]` block-score buffer on the
-    way; chunk very long prefills to bound it.
+    way; chunk very long prefills to bound it. A NaN/inf in iq raises ValueError ("non-finite
+    index scores"); a NaN score from the index-K cache ranks as -inf (see README).
     """
     check_selection_params(topk, init_blocks, local_blocks)
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
@@ -106,7 +107,7 @@ def msa_decode_select(
 
     Each sequence's blocks are split over programs of `blocks_per_split` blocks (default: enough
     programs to fill a GPU); each keeps its best `topk - init - local` blocks and a merge picks
-    the final ones. Same result as `msa_select`.
+    the final ones. Same result as `msa_select`, the same ValueError for a NaN/inf in iq.
     """
     check_selection_params(topk, init_blocks, local_blocks)
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
@@ -139,7 +140,10 @@ def msa_decode_select(
     )
 
 
-def _check_attend(q, iq, k_cache, v_cache, index_k_cache):
+def _check_layer(q, iq, k_cache, v_cache, index_k_cache, block_table, cu_seqlens_q, seq_lens) -> BatchInfo:
+    """Validate a whole layer's call, prefill or decode alike: q and the K/V caches (shapes,
+    dtypes, page size = the index-K cache's), iq against q, and the batch against the K/V
+    caches' pages. The selection functions check the batch against the index-K cache."""
     check_attention_inputs(q, k_cache, v_cache, index_k_cache.shape[1])
     check_tensor("iq", iq, rank=3, dtypes=FLOAT_DTYPES, device=q.device)
     if iq.shape[0] != q.shape[0]:
@@ -149,6 +153,15 @@ def _check_attend(q, iq, k_cache, v_cache, index_k_cache):
             f"iq has {iq.shape[1]} index heads but the cache has {k_cache.shape[1]} KV heads; "
             "MSA needs one index head per KV head"
         )
+    return check_batch(
+        block_table=block_table,
+        cu_seqlens_q=cu_seqlens_q,
+        seq_lens=seq_lens,
+        total_q=q.shape[0],
+        block_size=k_cache.shape[2],
+        num_pages=k_cache.shape[0],
+        device=q.device,
+    )
 
 
 def softmax_scale_or_default(scale: float | None, head_dim: int) -> float:
@@ -175,8 +188,10 @@ def msa_prefill(
 
     q `[T, H, D]` and iq `[T, Hi, Di]` with Hi = Hkv; caches as in `layout.py`, already holding
     the new tokens. With at most `topk` visible blocks a query's output is dense causal attention.
+    Raises ValueError for a block table naming a page outside the K/V or index-K caches, and
+    for a NaN/inf in iq ("non-finite index scores": the selection would be undefined).
     """
-    _check_attend(q, iq, k_cache, v_cache, index_k_cache)
+    info = _check_layer(q, iq, k_cache, v_cache, index_k_cache, block_table, cu_seqlens_q, seq_lens)
     selection = msa_select(
         iq,
         index_k_cache,
@@ -186,15 +201,6 @@ def msa_prefill(
         topk=topk,
         init_blocks=init_blocks,
         local_blocks=local_blocks,
-    )
-    info = check_batch(
-        block_table=block_table,
-        cu_seqlens_q=cu_seqlens_q,
-        seq_lens=seq_lens,
-        total_q=q.shape[0],
-        block_size=k_cache.shape[2],
-        num_pages=k_cache.shape[0],
-        device=q.device,
     )
     launch = prefill_launcher(info.max_blocks, topk, schedule)
     out = launch(
@@ -231,10 +237,12 @@ def msa_decode(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One MSA layer's attention for 1..16 new tokens per sequence: (out, selection).
 
-    Same contract as `msa_prefill`; selection is split over the KV blocks and merged, attention
-    is split over `num_splits` groups of selected blocks and merged by log-sum-exp.
+    Same contract and checks as `msa_prefill` (the block table against the K/V and index-K
+    caches' pages, a NaN/inf in iq refused); selection is split over the KV blocks and merged,
+    attention is split over `num_splits` groups of selected blocks and merged by log-sum-exp.
+    Any topk >= init_blocks + local_blocks works, powers of two or not.
     """
-    _check_attend(q, iq, k_cache, v_cache, index_k_cache)
+    _check_layer(q, iq, k_cache, v_cache, index_k_cache, block_table, cu_seqlens_q, seq_lens)
     if num_splits < 1:
         fail(f"num_splits={num_splits}; it must be >= 1")
     selection = msa_decode_select(

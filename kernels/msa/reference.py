@@ -36,7 +36,7 @@ def block_scores(
     """`Bscore[h, t, b] = max_{j in block b, j <= pos(t)} iq[t, h] . ik[j] / sqrt(Di)`.
 
     Returns fp32 `[Hi, T, NB]` with NB = the most blocks any sequence has; blocks that hold no
-    visible key for the query are -inf.
+    visible key for the query are -inf. A NaN token score counts as -inf (as in the kernels).
     """
     total_q, n_heads, dim = iq.shape
     block = index_k_cache.shape[1]
@@ -50,7 +50,7 @@ def block_scores(
         pos = torch.arange(seq_len - (q1 - q0), seq_len, device=iq.device)  # [q]
         scores = torch.einsum("qhd,nd->hqn", iq[q0:q1].float(), keys) / math.sqrt(dim)
         causal = torch.arange(seq_len, device=iq.device)[None, :] <= pos[:, None]  # [q, N]
-        scores = scores.masked_fill(~causal, -math.inf)
+        scores = scores.masked_fill(~causal | scores.isnan(), -math.inf)
         pad = (-seq_len) % block
         scores = torch.nn.functional.pad(scores, (0, pad), value=-math.inf)
         pooled = scores.unflatten(-1, (-1, block)).amax(-1)  # [Hi, q, nb]
@@ -73,14 +73,18 @@ def topk_blocks(
     select `0 .. L`. Other rows: blocks `0 .. init-1`, then the best `topk - init - local` of
     the remaining blocks ranked by score (descending, ties to the lower id), then the local
     blocks `L-local+1 .. L` (so `L` is always last). Padding is -1. Returns int32 `[Hi, T, topk]`.
+    A NaN score ranks as -inf: after every finite score, ties to the lower id (as in the kernels).
     """
     n_heads, total_q, n_blocks = scores.shape
     device = scores.device
     last = (positions.long() // block_size)[None, :, None]  # [1, T, 1]
     ids = torch.arange(n_blocks, device=device)[None, None, :]  # [1, 1, NB]
     rankable = (ids >= init_blocks) & (ids <= last - local_blocks)
-    keyed = scores.float().masked_fill(~rankable, -math.inf)
+    keyed = scores.float().masked_fill(~rankable | scores.isnan(), -math.inf)
     order = torch.sort(keyed, dim=-1, descending=True, stable=True).indices  # ties keep lower id
+    # then every rankable block before every other one (a rankable block may score -inf)
+    first = rankable.expand_as(keyed).gather(-1, order).to(torch.int8)
+    order = order.gather(-1, torch.sort(first, dim=-1, descending=True, stable=True).indices)
     n_rank = topk - init_blocks - local_blocks
     ranked = (
         order[..., :n_rank] if n_rank <= n_blocks else torch.nn.functional.pad(order, (0, n_rank - n_blocks), value=-1)

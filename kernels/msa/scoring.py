@@ -58,6 +58,7 @@ def _pool_page_group(
     )
     # [R, N]
     s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC)
+    s = tl.where(s == s, s, float("-inf"))  # a NaN score (NaN in the index-K cache) counts as -inf
     if CAUSAL:
         s = tl.where(j[None, :] <= pos[:, None], s, float("-inf"))
     return tl.max(tl.reshape(s, (R, BPI, BLOCK)), axis=2) * sm_scale
@@ -176,16 +177,20 @@ def _insert_group(
     LOCAL: tl.constexpr,
 ):
     """Offer `BPI` blocks from `b0` (scores `pooled [R, BPI]`) to each row's running top list.
-    Blocks arrive in ascending id, so a tie never evicts; the evicted entry is the worst score
-    with the highest id."""
+    Blocks arrive in ascending id, so a tie never evicts; the evicted entry is an empty slot
+    (id -1, score -inf) if any, else the worst score with the highest id. A -inf block fills
+    an empty slot, so every rankable block can reach the merge."""
     c = tl.arange(0, BPI)[None, :]
     for i in tl.static_range(BPI):
         b = b0 + i
         v = tl.max(tl.where(c == i, pooled, float("-inf")), axis=1)  # [R]
         worst = tl.min(top_s, axis=1)
-        evict_key = tl.where(top_s == worst[:, None], top_i * NR_P + slot, -(2**30))
-        evict = evict_key == tl.max(evict_key, axis=1)[:, None]
-        take = row_ok & (b >= INIT) & (b <= last - LOCAL) & (b < blk_hi) & (v > worst)
+        evict_key = tl.where(top_i < 0, 2**30 + slot, top_i * NR_P + slot)  # empty slots first
+        evict_key = tl.where(top_s == worst[:, None], evict_key, -(2**30))
+        evict_max = tl.max(evict_key, axis=1)
+        evict = evict_key == evict_max[:, None]
+        better = (v > worst) | ((v == worst) & (evict_max >= 2**30))
+        take = row_ok & (b >= INIT) & (b <= last - LOCAL) & (b < blk_hi) & better
         top_s = tl.where(evict & take[:, None], v[:, None], top_s)
         top_i = tl.where(evict & take[:, None], b, top_i)
     return top_s, top_i
@@ -436,6 +441,7 @@ def check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, b
         block_size=block,
         num_pages=index_k_cache.shape[0],
         device=iq.device,
+        index_queries=iq,
     )
     return block, info
 
@@ -456,7 +462,9 @@ def msa_block_scores(
     block_table    int32 `[S, max_blocks]`; cu_seqlens_q int32 `[S+1]`; seq_lens int32 `[S]`.
     Returns fp32 `[Hi, T, NB]`, NB = blocks of the longest sequence:
     `max over j in block b, j <= pos(t) of iq[t, h] . ik[j] / sqrt(Di)`, -inf where the block
-    holds no key visible to the query.
+    holds no key visible to the query. A NaN/inf in iq raises ValueError ("non-finite index
+    scores"); a NaN key score (NaN in a visible slot of the index-K cache, which is not read
+    on the host) counts as -inf.
     """
     block, info = check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size)
     out = layout.new_buffer((iq.shape[1], iq.shape[0], info.max_blocks), torch.float32, iq.device)

@@ -55,7 +55,7 @@ def _topk_kernel(
     else:
         ids = tl.zeros([ROWS, N_P], dtype=tl.int32) + cols[None, :]
     rankable = in_row & (ids >= INIT) & (ids <= last[:, None] - LOCAL)
-    key = tl.where(rankable, score, float("-inf"))
+    key = tl.where(rankable & (score == score), score, float("-inf"))  # NaN ranks as -inf
     ids = tl.where(rankable, ids, 2**30)
 
     slots = tl.arange(0, K_P)[None, :]  # [1, K_P]
@@ -147,7 +147,8 @@ def msa_topk(
     Returns int32 `[Hi, T, topk]`: rows with `L + 1 <= topk` hold `0 .. L` then -1; other rows
     hold `0 .. init_blocks-1`, the best `topk - init_blocks - local_blocks` other blocks by
     score (descending, ties to the lower id), then `L - local_blocks + 1 .. L`, so the last
-    valid entry is always L.
+    valid entry is always L. NaN or +inf in block_scores raises ValueError; a -inf block
+    (nothing visible) ranks after every finite one, ties to the lower id.
     """
     check_tensor("block_scores", block_scores, rank=3, dtypes=(torch.float32,), device=block_scores.device)
     check_tensor("positions", positions, rank=1, dtypes=(torch.int32,), device=block_scores.device)
@@ -157,6 +158,13 @@ def msa_topk(
     if block_size < 1 or block_size & (block_size - 1):
         fail(f"block_size={block_size}; it must be a power of two")
     n_heads, total_q, n_blocks = block_scores.shape
+    undefined = block_scores.isnan() | (block_scores == float("inf"))
+    if bool(undefined.any()):
+        h, t, b = (int(i) for i in undefined.nonzero()[0])
+        fail(
+            f"block_scores[{h}, {t}, {b}] is {float(block_scores[h, t, b])}; block scores must be finite, "
+            "or -inf where the block holds no visible key (non-finite index scores have no order)"
+        )
     if total_q and int(positions.max()) // block_size >= n_blocks:
         fail(
             f"a query at position {int(positions.max())} needs block {int(positions.max()) // block_size}, "
