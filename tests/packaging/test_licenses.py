@@ -39,15 +39,17 @@ def test_gpl_helpers_fail_and_xlib_belongs_to_python_xlib():
     """In the dev venv pyautogui has pulled in mouseinfo (GPLv3) and the python3-xlib fork, which
     also lists Xlib/ in its RECORD: a bundle holding mouseinfo fails, and Xlib's files are counted
     as python-xlib's (LGPL) whichever fork installed last."""
-    import importlib.util
+    import importlib.metadata
 
     from licenses import classify
 
-    mouseinfo, xlib = (importlib.util.find_spec(name) for name in ("mouseinfo", "Xlib.display"))
-    if mouseinfo is None:
-        pytest.skip("mouseinfo is not installed here (pyautogui pulls it in on Linux)")
-    manifest = [{"dest": "mouseinfo", "source": mouseinfo.origin, "kind": "PYMODULE"},
-                {"dest": "Xlib.display", "source": xlib.origin, "kind": "PYMODULE"}]
+    # located through the installed distributions, not find_spec: core.desktop.input sets
+    # sys.modules["mouseinfo"] = None once the executor ran in this process, hiding it from imports
+    mouseinfo = importlib.metadata.distribution("mouseinfo").locate_file("mouseinfo/__init__.py")
+    xlib = importlib.metadata.distribution("python-xlib").locate_file("Xlib/display.py")
+    assert Path(mouseinfo).is_file() and Path(xlib).is_file()
+    manifest = [{"dest": "mouseinfo", "source": str(mouseinfo), "kind": "PYMODULE"},
+                {"dest": "Xlib.display", "source": str(xlib), "kind": "PYMODULE"}]
     parts = classify(manifest)
     by_file = {dest: p for p in parts.values() for dest in p.files}
     assert by_file["Xlib.display"].name == "python-xlib" and allowed(by_file["Xlib.display"].licence)
