@@ -75,18 +75,26 @@ clean:
 # and the same llama-cpp-python wheel. pyautogui's GPL helpers (mouseinfo, python3-xlib) are
 # removed from it and python-xlib put back, so what is frozen is what the licence check reads.
 PKG_VENV ?= .venv-package
+comma := ,
 PKG_DIST ?= dist
 
-$(PKG_VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(PKG_VENV)
-	$(PKG_VENV)/bin/python -m pip install --upgrade pip
-	$(PKG_VENV)/bin/python -m pip install -e ".[package]"
-	$(PKG_VENV)/bin/python -m pip uninstall -y mouseinfo python3-xlib
-	$(PKG_VENV)/bin/python -m pip install --force-reinstall --no-deps "python-xlib>=0.33"
+# A build venv: $(1) its folder, $(2) what goes in before the project (torch for the GPU edition),
+# $(3) the project's extras.
+define build_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --upgrade pip
+	$(if $(2),$(1)/bin/python -m pip install $(2))
+	$(1)/bin/python -m pip install -e ".[$(3)]"
+	$(1)/bin/python -m pip uninstall -y mouseinfo python3-xlib
+	$(1)/bin/python -m pip install --force-reinstall --no-deps "python-xlib>=0.33"
 	$(MAKE) llama-wheel
-	$(PKG_VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
+	$(1)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
 		llama-cpp-python==$(LLAMA_CPP_VERSION)
-	touch $@
+	touch $(1)/.installed
+endef
+
+$(PKG_VENV)/.installed: pyproject.toml
+	$(call build_venv,$(PKG_VENV),,package)
 
 SELFTEST_GGUF = build/selftest/tiny-m3-f32.gguf
 
@@ -109,16 +117,7 @@ package-test: $(VENV)/.installed $(PKG_VENV)/.installed $(SELFTEST_GGUF)
 # its own with the `msa` extra and TORCH_SPEC. Not part of CI (several GB; see packaging/README.md).
 PKG_GPU_VENV ?= .venv-package-gpu
 $(PKG_GPU_VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(PKG_GPU_VENV)
-	$(PKG_GPU_VENV)/bin/python -m pip install --upgrade pip
-	$(PKG_GPU_VENV)/bin/python -m pip install $(TORCH_SPEC)
-	$(PKG_GPU_VENV)/bin/python -m pip install -e ".[package,msa]"
-	$(PKG_GPU_VENV)/bin/python -m pip uninstall -y mouseinfo python3-xlib
-	$(PKG_GPU_VENV)/bin/python -m pip install --force-reinstall --no-deps "python-xlib>=0.33"
-	$(MAKE) llama-wheel
-	$(PKG_GPU_VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
-		llama-cpp-python==$(LLAMA_CPP_VERSION)
-	touch $@
+	$(call build_venv,$(PKG_GPU_VENV),$(TORCH_SPEC),package$(comma)msa)
 
 package-gpu: $(VENV)/.installed $(PKG_GPU_VENV)/.installed $(SELFTEST_GGUF)
 	packaging/build.sh $(PKG_GPU_VENV)/bin/python gpu $(SELFTEST_GGUF)

@@ -29,12 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.agent.look import LiveDesktop, look, thumbnail  # noqa: E402
+from core.agent.look import LiveDesktop, look, thumbnail, to_screen  # noqa: E402
 from core.agent.loop import Agent, AgentConfig  # noqa: E402
 from core.agent.parse import parse_reply  # noqa: E402
 from core.agent.policy import Situation, judge  # noqa: E402
 from core.agent.steps import Step, TaskEnded  # noqa: E402
 from core.events import ToolCall  # noqa: E402
+from core.messages import ImagePart, Message  # noqa: E402
 from tests.agent.scripted import ScriptedEngine  # noqa: E402
 from tests.agent.target import TargetApp  # noqa: E402
 from tests.agent.test_on_screen import model_xy, tool  # noqa: E402
@@ -86,17 +87,15 @@ def stage_times(app: TargetApp, n: int) -> dict:
     times: dict[str, list[float]] = {k: [] for k in ("capture", "encode", "parse", "policy", "execute", "settle")}
     for _ in range(n):
         t0 = time.perf_counter()
-        shot = desktop.capture([])
+        desktop.capture([])
         t1 = time.perf_counter()
         seen = look(desktop, [])  # capture again + resize + digest: encode = this minus a capture
         t2 = time.perf_counter()
-        messages = [type("M", (), {"parts": (seen_part(seen),)})()]
+        messages = [Message("user", (ImagePart(seen.shown, seen.shot.source),))]
         call = ToolCall("computer", {"action": "click", "coordinate": model_xy(messages, *app.center("button"))})
         t3 = time.perf_counter()
         action = parse_reply([call], "", seen.frame)
         t4 = time.perf_counter()
-        from core.agent.look import to_screen
-
         screen_action = to_screen(action, seen.frame)
         situation = Situation("b", seen.frame.screenshot_id, tuple(desktop.monitors()), (), *desktop.focused())
         judge(screen_action, situation)
@@ -112,14 +111,7 @@ def stage_times(app: TargetApp, n: int) -> dict:
         times["policy"].append(t5 - t4)  # judge, the focused-window query and the marked thumbnail
         times["execute"].append(t6 - t5)
         times["settle"].append(t7 - t6)
-        del shot
     return {k: ms(v) for k, v in times.items()}
-
-
-def seen_part(seen):
-    from core.messages import ImagePart
-
-    return ImagePart(seen.shown, seen.shot.source)
 
 
 def stop_latency(app: TargetApp, trials: int) -> dict:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from core.agent.policy import Rect
 from core.desktop.actions import Action, Frame, Point
 from core.desktop.capture import capture_screen
 from core.messages import ImagePart, pixel_digest
 
-Rect = tuple[float, float, float, float]
 MAX_MODEL_SIDE = 1280  # the longest side of the image the model is shown, by default
 MAX_MODEL_PIXELS = 1280 * 800
 CHANGED_FRACTION = 0.005
@@ -120,13 +120,7 @@ def to_screen(action: Action, frame: Frame) -> Action:
         q = frame.convert(p, "screen")
         return Point(round(q.x), round(q.y), "screen")
 
-    return _with_points(action, convert(action.point), convert(action.end))
-
-
-def _with_points(action: Action, point: Point | None, end: Point | None) -> Action:
-    from dataclasses import replace
-
-    return replace(action, point=point, end=end)
+    return replace(action, point=convert(action.point), end=convert(action.end))
 
 
 def thumbnail(pixels: np.ndarray, frame: Frame, action: Action | None) -> bytes:

@@ -79,14 +79,24 @@ class Agent:
         tools = (COMPUTER_TOOL,) if config.offer_tool else ()
         self.options = replace(options or GenerateOptions(max_tokens=config.max_tokens), tools=tools)
         self._stopped = threading.Event()
+        self._model_done = threading.Event()  # clear while a model call is in flight
+        self._model_done.set()
 
     def stop(self) -> None:
         """End the task now (any thread)."""
         self._stopped.set()
         self.engine.cancel()
+        if not self._model_done.is_set():
+            threading.Thread(target=self._cancel_until_done, name="spyglass-agent-stop", daemon=True).start()
         self.executor.stop()
         if self.consent is not None:
             self.consent.cancel()
+
+    def _cancel_until_done(self) -> None:
+        """Cancel the model call in flight every 20 ms until it ends: an engine clears its cancel
+        flag when a call starts, so a cancel just before that would be lost."""
+        while not self._model_done.wait(0.02):
+            self.engine.cancel()
 
     @property
     def stopped(self) -> bool:
@@ -210,11 +220,11 @@ class Agent:
         ]
         calls: list[ToolCall | MalformedToolCall] = []
         reply, thought = [], []
-        self._check()
-        done = threading.Event()
-        threading.Thread(target=self._cancel_on_stop, args=(done,), name="spyglass-agent-stop", daemon=True).start()
-        events = self.engine.generate(messages, self.options)
+        self._model_done.clear()  # before the check: a stop after it sees the call in flight
+        events = None
         try:
+            self._check()
+            events = self.engine.generate(messages, self.options)
             for event in events:
                 if self._stopped.is_set():
                     raise Stopped
@@ -229,20 +239,11 @@ class Agent:
                 elif isinstance(event, Finished) and event.reason == "error":
                     raise ModelFailed(event.error or "no reason given")
         finally:
-            done.set()
+            self._model_done.set()
             close = getattr(events, "close", None)
             if close is not None:
                 close()
         return parse_reply(calls, "".join(reply), seen.frame, grammar=self.config.grammar), "".join(thought)
-
-    def _cancel_on_stop(self, done: threading.Event) -> None:
-        """Cancel the model call in flight once the task stops, again every 20 ms until the call
-        ends: an engine clears its cancel flag when a call starts, so one early cancel can be lost."""
-        while not done.is_set():
-            if self._stopped.wait(0.05):
-                while not done.wait(0.02):
-                    self.engine.cancel()
-                return
 
     def _ask_user(self, task: str, step: Step) -> str | None:
         if self.consent is None:
