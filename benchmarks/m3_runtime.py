@@ -91,19 +91,28 @@ def time_decode(step, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_ours(cfg, context: int, steps: int, repeats: int) -> dict:
+def bench_ours(cfg, context: int, steps: int, repeats: int, chunk: int = 0, warmup: int = 0) -> dict:
+    """`chunk` > 0 prefills in chunks of that many tokens, as the engine does; `warmup` > 0 warms
+    up (compiles) on that many tokens instead of the whole context (for 1M, where a run is a minute)."""
+    torch.cuda.reset_peak_memory_stats()
     model = M3TextModel(cfg, RandomWeights(cfg), dtype=torch.bfloat16, device="cuda")
     assert model.attention.name == "triton"
+    weights = torch.cuda.memory_allocated()
     cache = PagedCache(cfg, num_pages=-(-(context + 2 * steps + 8) // cfg.index_block_size), device="cuda")
+    kv = sum(t.numel() * t.element_size() for t in (*cache.k, *cache.v))
+    index = sum(t.numel() * t.element_size() for t in cache.index_k.values())
     ids = torch.randint(0, cfg.vocab_size, (context,), device="cuda")
     seq = Sequence()
 
-    def prefill():
+    def prefill(n: int = context):
         cache.release(seq)
-        model.forward(ids, cache, seq, last_only=True)
+        for start in range(0, n, chunk or n):
+            model.forward(ids[start : min(n, start + (chunk or n))], cache, seq, last_only=True)
 
-    prefill()  # warm-up: compiles the kernels
+    prefill(warmup or context)  # warm-up: compiles the kernels
+    torch.cuda.reset_peak_memory_stats()
     t_prefill = timed(prefill, repeats)
+    peak = torch.cuda.max_memory_allocated()
     token = torch.randint(0, cfg.vocab_size, (1,), device="cuda")
 
     def forward_step():  # the ordinary forward for one token
@@ -112,9 +121,12 @@ def bench_ours(cfg, context: int, steps: int, repeats: int) -> dict:
     t_forward = time_decode(forward_step, steps)
     cache.truncate(seq, context)
     t_decode = time_decode(lambda: model.decode(int(token), cache, seq), steps)  # what generation runs
-    return {"prefill_tok_s": context / t_prefill, "decode_tok_s": steps / t_decode,
+    gib = 2**-30
+    return {"prefill_tok_s": context / t_prefill, "decode_tok_s": steps / t_decode, "prefill_chunk": chunk,
             "prefill_s": t_prefill, "decode_ms_per_token": 1e3 * t_decode / steps,
-            "decode_forward_ms_per_token": 1e3 * t_forward / steps}
+            "decode_forward_ms_per_token": 1e3 * t_forward / steps,
+            "memory_gib": {"weights": weights * gib, "kv_cache": kv * gib, "index_cache": index * gib,
+                           "prefill_peak": peak * gib, "prefill_activations": (peak - weights - kv - index) * gib}}
 
 
 def transformers_model(text_config: dict):
@@ -163,6 +175,8 @@ def main() -> None:
     parser.add_argument("--decode-steps", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-transformers", action="store_true")
+    parser.add_argument("--prefill-chunk", type=int, default=0, help="prefill in chunks of this many tokens (0: one)")
+    parser.add_argument("--warmup-tokens", type=int, default=0, help="warm up on this many tokens (0: the context)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     text = m3_text_config(args.layers)
@@ -171,7 +185,8 @@ def main() -> None:
     print(f"{card}, torch {torch.__version__}, M3 full width, {args.layers} layers, bf16", flush=True)
     rows = []
     for context in (int(c) for c in args.contexts.split(",")):
-        row = {"context": context, "ours": bench_ours(cfg, context, args.decode_steps, args.repeats)}
+        ours = bench_ours(cfg, context, args.decode_steps, args.repeats, args.prefill_chunk, args.warmup_tokens)
+        row = {"context": context, "ours": ours}
         free()
         print(json.dumps(row), flush=True)
         if not args.skip_transformers:
@@ -182,6 +197,13 @@ def main() -> None:
             free()
         print(json.dumps(row), flush=True)
         rows.append(row)
+    print("\n| context | ours prefill tok/s | per token vs half the context | ours decode ms/token | peak GiB |")
+    for prev, r in zip([None, *rows], rows):
+        o = r["ours"]
+        half = prev["ours"] if prev and prev["context"] * 2 == r["context"] else None
+        ratio = f"{half['prefill_tok_s'] / o['prefill_tok_s']:.2f}x" if half else "-"
+        print(f"| {r['context']} | {o['prefill_tok_s']:.0f} | {ratio} | {o['decode_ms_per_token']:.3f} | "
+              f"{o['memory_gib']['prefill_peak']:.1f} |")
     print("\n| context | ours prefill tok/s | transformers | ratio | ours decode tok/s | transformers | ratio |")
     for r in rows:
         o, t = r["ours"], r.get("transformers", {})

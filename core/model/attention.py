@@ -5,6 +5,8 @@ Both backends take the same paged inputs (`kernels/msa/layout.py`) and have the 
 the model never branches on the backend. Dense layers are MSA with every visible block
 selected (`dense_selection`); the selection is padded to a power of two so the Triton kernels,
 which specialise on its width, compile a handful of times rather than once per context length.
+`full` is the full-attention layers' call: the Triton backend runs a prefill chunk's dense layers
+through SDPA on the gathered pages (`full_attention.py`), the others through `attend`.
 The backend is chosen once, in `choose_attention`, with the reason logged; its `name` argument
 forces one (the settings pass the user's choice; tests run the Triton path under the interpreter
 on the CPU). Choosing Triton for a config checks the config's sizes against what the kernels
@@ -15,11 +17,15 @@ from `kernels.msa`'s public surface, never from its modules.
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
 from .config import ConfigError, M3Config
+from .full_attention import paged_causal_attention
+
+if TYPE_CHECKING:
+    from .step import Step
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,10 @@ class ReferenceAttention:
 
         return reference.sparse_attention(q, k_cache, v_cache, *paging, selection).to(q.dtype)
 
+    def full(self, q, k_cache, v_cache, step: Step):
+        """A full-attention layer: the reference with every visible block selected."""
+        return self.attend(q, k_cache, v_cache, step.paging, step.dense)
+
 
 class TritonAttention:
     """The Triton kernels: prefill pipeline for long chunks, split decode kernels for a few tokens."""
@@ -93,6 +103,13 @@ class TritonAttention:
 
         attend = msa_decode_attention if q.shape[0] <= MAX_DECODE_TOKENS else msa_sparse_attention
         return attend(q, k_cache, v_cache, *paging, selection)
+
+    def full(self, q, k_cache, v_cache, step: Step):
+        """A full-attention layer: dense SDPA on the gathered pages for a prefill chunk whose first
+        position is known on the host, the decode kernels over every visible block for a few tokens."""
+        if step.start is None or q.shape[0] <= MAX_DECODE_TOKENS:
+            return self.attend(q, k_cache, v_cache, step.paging, step.dense)
+        return paged_causal_attention(q, k_cache, v_cache, step.paging.block_table, step.start)
 
 
 class StaticDecodeAttention:
@@ -152,6 +169,10 @@ class StaticDecodeAttention:
             softmax_scale=q.shape[2] ** -0.5,
             num_splits=16,
         )
+
+    def full(self, q, k_cache, v_cache, step: Step):
+        """A full-attention layer in the captured step: the decode kernels, every block selected."""
+        return self.attend(q, k_cache, v_cache, step.paging, step.dense)
 
 
 AttentionBackend = ReferenceAttention | TritonAttention | StaticDecodeAttention

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .attention import Paging, StaticDecodeAttention, dense_selection, selection_width
+from .attention import Paging, StaticDecodeAttention, selection_width
 from .cache import PagedCache, Sequence
 from .step import Step
 
@@ -42,14 +42,15 @@ class StaticDecoder:
         self.attention.nonfinite.zero_()
         pos = self.position.long()
         step_pages = self.table[0, pos // c.block].long()
-        dense = dense_selection(pos, m.cfg.num_kv_heads, c.block, self.width)  # [Hkv, 1, k]
         step = Step(
             pos,
             Paging(self.table, self.cu, self.seq_len),
             step_pages,
             pos % c.block,
-            dense,
             self.attention,
+            m.cfg.num_kv_heads,
+            c.block,
+            dense_width=self.width,  # fixed: no host sync inside the captured graph
             gathered_experts=True,
         )
         return m.run(m.embed[self.token], c, step, last_only=True)

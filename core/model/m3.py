@@ -3,7 +3,7 @@
 `forward` runs a chunk of new tokens of one `Sequence` against its paged cache (a whole prompt,
 a chunk of one, the next turn, or a decode step: all the same call). Attention goes through the
 backend chosen once in `attention.choose_attention` (Triton kernels on CUDA, the fp32 reference
-elsewhere); dense layers are the MSA computation with every visible block selected. Weights are
+elsewhere); dense layers are causal attention to every cached token (`attention.full`). Weights are
 mapped from upstream names once, at load time (`weights.py`), so the forward never looks names up.
 """
 
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from . import layers, rope
-from .attention import Paging, choose_attention, dense_selection
+from .attention import Paging, choose_attention
 from .cache import PagedCache, Sequence
 from .checkpoint import Checkpoint
 from .config import MOE_MLP, M3Config
@@ -94,8 +94,10 @@ class M3TextModel:
             paging,
             pages,
             slots,
-            dense_selection(positions, self.cfg.num_kv_heads, cache.block),
             self.attention,
+            self.cfg.num_kv_heads,
+            cache.block,
+            start=seq.length,
         )
         h = self.embed[input_ids]  # [n, hidden]
         if embeds is not None:
@@ -138,18 +140,18 @@ class M3TextModel:
             ik = layers.gemma_rms_norm(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], cfg.rms_norm_eps)
             iq, ik = layers.apply_partial_rope(iq, cos, sin), layers.apply_partial_rope(ik, cos, sin)[:, 0]
         cache.write(i, step.pages, step.slots, k, v, ik)
-        if ik is not None:
-            selection = step.attention.select(
-                iq,
-                cache.index_k[i],
-                step.paging,
-                step.positions,
-                topk=cfg.index_topk_blocks,
-                init_blocks=cfg.index_init_blocks,
-                local_blocks=cfg.index_local_blocks,
-            )
-        else:
-            selection = step.dense
+        if ik is None:  # a full-attention layer
+            out = step.attention.full(q, cache.k[i], cache.v[i], step)
+            return out.reshape(n, -1)
+        selection = step.attention.select(
+            iq,
+            cache.index_k[i],
+            step.paging,
+            step.positions,
+            topk=cfg.index_topk_blocks,
+            init_blocks=cfg.index_init_blocks,
+            local_blocks=cfg.index_local_blocks,
+        )
         out = step.attention.attend(q, cache.k[i], cache.v[i], step.paging, selection)  # [n, H, D]
         return out.reshape(n, -1)
 

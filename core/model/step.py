@@ -7,11 +7,11 @@ import the decode step without the decode step importing the model back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from .attention import AttentionBackend, Paging
+from .attention import AttentionBackend, Paging, dense_selection
 
 
 @dataclass
@@ -22,6 +22,19 @@ class Step:
     paging: Paging
     pages: torch.Tensor  # int64 [n]: the cache page of each new token
     slots: torch.Tensor  # int64 [n]: its slot in that page
-    dense: torch.Tensor  # int32 [Hkv, n, k]: every visible block, the selection of dense layers
-    attention: AttentionBackend  # the backend (select / attend)
+    attention: AttentionBackend  # the backend (select / attend / full)
+    n_kv: int  # KV heads
+    block: int  # tokens per page (= MSA block)
+    dense_width: int | None = None  # the dense selection's width; None: found from the positions (a host sync)
     gathered_experts: bool = False  # MoE by gathering the chosen experts' weights: no host sync
+    start: int | None = None  # the first new token's position, when known on the host (not in a graph)
+    _dense: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def dense(self) -> torch.Tensor:
+        """int32 `[Hkv, n, k]`: every visible block, the selection of a full-attention layer run as
+        MSA. Built on first use: a prefill chunk whose full layers run on SDPA never needs it (at
+        128K tokens it would take 2 GB)."""
+        if self._dense is None:
+            self._dense = dense_selection(self.positions, self.n_kv, self.block, self.dense_width)
+        return self._dense
