@@ -9,7 +9,8 @@ side by side in one process, each checked first against fp32 attention on sample
 - `gather`: copying the prefix pages into contiguous K and V (part of every SDPA path below);
 - `flash-lower-right`: SDPA with `causal_lower_right` and GQA (the flash backend);
 - `cudnn-causal` / `flash-causal` (no prefix only: square causal, top-left = bottom-right);
-- `cudnn-split`: no mask on the prefix and square causal on the chunk, merged by log-sum-exp.
+- `runtime`: what the runtime calls (`core/model/full_attention.py`): cuDNN square causal without a
+  prefix; after one, cuDNN on the prefix (no mask) and on the chunk (causal) merged by log-sum-exp.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch.nn.attention.bias import causal_lower_right
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.model.attention import dense_selection  # noqa: E402
+from core.model.full_attention import paged_causal_attention  # noqa: E402
 from kernels.msa import msa_sparse_attention  # noqa: E402
 
 H, HKV, D, B = 64, 4, 128, 128
@@ -60,18 +62,6 @@ def reference_rows(q, k, v, prefix: int, rows: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def cudnn_split(q4, k, v, prefix: int):
-    """Unmasked attention to the prefix and causal attention within the chunk, merged by LSE."""
-    n = q4.shape[2]
-    rep = lambda t: t.repeat_interleave(H // HKV, 1)  # noqa: E731 - cuDNN takes no GQA here
-    op = torch.ops.aten._scaled_dot_product_cudnn_attention
-    o1, l1 = op(q4, rep(k[:, :, :prefix]), rep(v[:, :, :prefix]), None, True, 0.0, False, False)[:2]
-    o2, l2 = op(q4, rep(k[:, :, prefix : prefix + n]), rep(v[:, :, prefix : prefix + n]), None, True, 0.0, True,
-                False)[:2]
-    lse = torch.logaddexp(l1, l2)[..., None]  # [1, H, n, 1]
-    return o1 * torch.exp(l1[..., None] - lse) + o2 * torch.exp(l2[..., None] - lse)
-
-
 def methods(n: int, prefix: int, q, kc, vc, table):
     total = prefix + n
     seq = torch.tensor([total], dtype=torch.int32, device="cuda")
@@ -93,9 +83,7 @@ def methods(n: int, prefix: int, q, kc, vc, table):
     if prefix == 0:
         out["cudnn-causal"] = sdpa(SDPBackend.CUDNN_ATTENTION, is_causal=True)
         out["flash-causal"] = sdpa(SDPBackend.FLASH_ATTENTION, is_causal=True)
-    else:
-        out["cudnn-split"] = lambda: cudnn_split(q4, gather(kc, table, total), gather(vc, table, total),
-                                                 prefix)[0].transpose(0, 1)
+    out["runtime"] = lambda: paged_causal_attention(q, kc, vc, table, prefix)  # gather included
     return out
 
 
