@@ -24,4 +24,4 @@ class Step:
     slots: torch.Tensor  # int64 [n]: its slot in that page
     dense: torch.Tensor  # int32 [Hkv, n, k]: every visible block, the selection of dense layers
     attention: AttentionBackend  # the backend (select / attend)
-    gathered_experts: bool = False  # MoE by gathering the chosen experts' weights: no host sync
+    gathered_experts: bool = False  # MoE through layers.mix_gathered_experts: no host sync
