@@ -71,8 +71,10 @@ def _gate_up_kernel(
         w3 = tl.load(w3_rows + offs[None, :], mask=tile_ok, other=0.0).to(tl.float32)
         acc_g += w1 * xk[None, :]
         acc_u += w3 * xk[None, :]
-    gate = tl.minimum(tl.sum(acc_g, axis=1), limit)  # [BN]
-    up = tl.minimum(tl.maximum(tl.sum(acc_u, axis=1), -limit), limit)
+    # NaN stays NaN through the clamps, as in torch.clamp: a broken hidden state must not pass
+    nan = tl.PropagateNan.ALL
+    gate = tl.minimum(tl.sum(acc_g, axis=1), limit, propagate_nan=nan)  # [BN]
+    up = tl.minimum(tl.maximum(tl.sum(acc_u, axis=1), -limit, propagate_nan=nan), limit, propagate_nan=nan)
     h = (up + 1.0) * gate * tl.sigmoid(gate * alpha)
     tl.store(h_ptr + pair * stride_hp + rows, h, mask=row_ok)
 

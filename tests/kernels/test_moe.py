@@ -118,3 +118,14 @@ def test_refuses_bad_arguments(device, name):
     edit(args)
     with pytest.raises(ValueError, match=message):
         moe_expert_mix(**args, **KW)
+
+
+def test_nan_token_stays_nan(device):
+    """A NaN in one token's hidden state reaches its output through the clamps (as torch.clamp
+    lets it) and leaves the other tokens alone."""
+    x, weights, chosen, w1, w3, w2 = make_case(3, 2, torch.bfloat16, device)
+    x = x.clone()
+    x[1, 7] = float("nan")
+    out = moe_expert_mix(x, weights, chosen, w1, w3, w2, **KW).float().cpu()
+    assert out[1].isnan().all()
+    assert not out[[0, 2]].isnan().any()
