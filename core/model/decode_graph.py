@@ -5,7 +5,8 @@ host: a few hundred small launches and several device-to-host syncs per token, w
 bounds decode (docs/benchmarks.md). Here the step reads everything from fixed device buffers
 (the token, its position, the sequence length, a block table as wide as the cache), writes the
 cache at device-computed slots, calls the Triton decode kernels without their host-side checks
-and mixes experts by gathering their weights. On CUDA the second step is captured in a graph and
+and mixes experts with `layers.mix_gathered_experts` (the grouped-GEMV kernel reading the chosen
+experts in place by id; kernels/moe). On CUDA the second step is captured in a graph and
 every later step is one replay; elsewhere (the interpreter in tests) the same step runs eagerly.
 """
 

@@ -124,11 +124,44 @@ def mix_gathered_experts(
     alpha: float,
     limit: float,
 ) -> torch.Tensor:
-    """`mix_experts` for a few tokens without a host sync: the chosen experts' weights are gathered
-    (`[T*k, I, H]`) and applied as batched products, so a CUDA graph can capture it."""
+    """`mix_experts` for a few tokens without a host sync, so a CUDA graph can capture it.
+
+    On CUDA (and under the Triton interpreter) the grouped-GEMV kernel reads each chosen expert's
+    rows in place by id (`kernels/moe`); elsewhere `mix_by_gathering`."""
+    if experts_by_kernel(x):
+        from kernels.moe import launch_expert_mix
+
+        return launch_expert_mix(x, weights, chosen, w1, w3, w2, alpha=alpha, limit=limit)
+    return mix_by_gathering(x, weights, chosen, w1, w3, w2, alpha=alpha, limit=limit)
+
+
+def mix_by_gathering(
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    chosen: torch.Tensor,
+    w1: torch.Tensor,
+    w3: torch.Tensor,
+    w2: torch.Tensor,
+    *,
+    alpha: float,
+    limit: float,
+) -> torch.Tensor:
+    """`mix_gathered_experts` off the kernel: copies the chosen experts' weights (`[T*k, I, H]`) and
+    applies them as batched products; no host sync. The CPU fallback and the benchmark's baseline."""
     t, k = chosen.shape
     e = chosen.reshape(-1)  # [T*k]
     xs = x.repeat_interleave(k, dim=0)[:, :, None]  # [T*k, H, 1]
     g, u = torch.bmm(w1[e], xs)[..., 0], torch.bmm(w3[e], xs)[..., 0]  # [T*k, I]
     y = torch.bmm(w2[e], swiglu_oai(g, u, alpha, limit)[:, :, None])[..., 0]  # [T*k, H]
     return (y.view(t, k, -1) * weights[:, :, None].to(y.dtype)).sum(1).to(x.dtype)
+
+
+def experts_by_kernel(x: torch.Tensor) -> bool:
+    """Whether `mix_gathered_experts` runs the Triton kernel: on CUDA, or on the CPU when the tests
+    set TRITON_INTERPRET=1 (kernels.moe.interpreting); the gather fallback otherwise. Tests
+    monkeypatch this to pick a path."""
+    if x.is_cuda:
+        return True
+    from kernels.moe import interpreting
+
+    return interpreting()

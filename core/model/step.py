@@ -26,7 +26,7 @@ class Step:
     n_kv: int  # KV heads
     block: int  # tokens per page (= MSA block)
     dense_width: int | None = None  # the dense selection's width; None: found from the positions (a host sync)
-    gathered_experts: bool = False  # MoE by gathering the chosen experts' weights: no host sync
+    gathered_experts: bool = False  # MoE through layers.mix_gathered_experts: no host sync
     start: int | None = None  # the first new token's position, when known on the host (not in a graph)
     _dense: torch.Tensor | None = field(default=None, repr=False)
 

@@ -104,3 +104,43 @@ def test_expert_mix_matches_each_token_done_alone(device, dtype):
     torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
     gathered = layers.mix_gathered_experts(*args, **kw).float().cpu()
     torch.testing.assert_close(gathered, ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("by_kernel", [True, False], ids=["kernel", "gather"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gathered_mix_equals_sorted_mix(device, monkeypatch, dtype, by_kernel):
+    """The decode graph's mix equals `mix_experts`, both through the grouped-GEMV kernel (the
+    Triton interpreter on the CPU) and through the gather fallback; experts repeat across tokens."""
+    import kernels.moe
+
+    if by_kernel and device == "cpu" and not kernels.moe.interpreting():
+        pytest.skip("the kernel path on the CPU needs TRITON_INTERPRET=1")
+    calls = []
+
+    def spy(*args, **kw):
+        calls.append(args[0].shape)
+        return launch(*args, **kw)
+
+    launch = kernels.moe.launch_expert_mix
+    monkeypatch.setattr(kernels.moe, "launch_expert_mix", spy)
+    monkeypatch.setattr(layers, "experts_by_kernel", lambda x: by_kernel)
+    E, H, I, K = 6, 72, 40, 4
+    w1, w3 = (torch.randn(E, I, H) / 3 for _ in range(2))
+    w2 = torch.randn(E, H, I) / 3
+    kw = dict(alpha=1.702, limit=7.0)
+    for t in (1, 5):
+        x = torch.randn(t, H) * 2
+        weights, chosen = layers.route(x, torch.randn(E, H), torch.zeros(E), K)
+        args = [a.to(device, dtype) for a in (x, weights, chosen, w1, w3, w2)]
+        args[1:3] = weights.to(device), chosen.to(device)
+        ours = layers.mix_gathered_experts(*args, **kw).float().cpu()
+        expected = layers.mix_experts(*args, **kw).float().cpu()
+        tol = 2e-2 if dtype == torch.bfloat16 else 1e-5
+        torch.testing.assert_close(ours, expected, rtol=tol, atol=tol * float(expected.abs().max()))
+    assert len(calls) == (2 if by_kernel else 0)
+
+
+def test_gathered_mix_uses_the_kernel_on_cuda_or_the_interpreter(device):
+    from kernels.moe import interpreting
+
+    assert layers.experts_by_kernel(torch.zeros(1, device=device)) == (device == "cuda" or interpreting())

@@ -33,6 +33,7 @@ if os.environ.get("TRITON_INTERPRET") == "1":
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from kernels.moe import gemv  # noqa: E402
 from kernels.msa import layout  # noqa: E402
 
 
@@ -40,6 +41,7 @@ from kernels.msa import layout  # noqa: E402
 def poisoned_kernel_buffers(monkeypatch, poisoned):
     """Every buffer a kernel writes (outputs and intermediates) starts as NaN or a sentinel."""
     monkeypatch.setattr(layout, "new_buffer", poisoned)
+    monkeypatch.setattr(gemv, "new_buffer", poisoned)
 
 
 def assert_close(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype) -> None:
