@@ -58,11 +58,13 @@ def paged_causal_attention(
     return out[0].transpose(0, 1)  # [n, H, D]
 
 
-def _cudnn_can_split(q: torch.Tensor, k: torch.Tensor) -> bool:
+def _cudnn_can_split(q: torch.Tensor, k: torch.Tensor, *, debug: bool = False) -> bool:
+    """Whether PyTorch's cuDNN attention takes the split's calls (their dtype, head dim, layout)."""
     if not q.is_cuda or not hasattr(torch.ops.aten, "_scaled_dot_product_cudnn_attention"):
         return False
-    probe = q[:1].transpose(0, 1)[None]  # [1, H, 1, D]: the call's dtype, head dim and device
-    return bool(can_use_cudnn_attention(SDPAParams(probe, probe, probe, None, 0.0, True, False)))
+    q4 = q.transpose(0, 1)[None]  # [1, H, n, D]
+    own = k[:, :, -q.shape[0] :].expand(-1, q.shape[1] // k.shape[1], -1, -1)  # [1, H, n, D] view
+    return bool(can_use_cudnn_attention(SDPAParams(q4, own, own, None, 0.0, True, False), debug))
 
 
 def _cudnn(q4: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool):

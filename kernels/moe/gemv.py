@@ -72,9 +72,10 @@ def _gate_up_kernel(
         acc_g += w1 * xk[None, :]
         acc_u += w3 * xk[None, :]
     # NaN stays NaN through the clamps, as in torch.clamp: a broken hidden state must not pass
-    nan = tl.PropagateNan.ALL
-    gate = tl.minimum(tl.sum(acc_g, axis=1), limit, propagate_nan=nan)  # [BN]
-    up = tl.minimum(tl.maximum(tl.sum(acc_u, axis=1), -limit, propagate_nan=nan), limit, propagate_nan=nan)
+    # (the enum is written at each call: Triton 3.6 cannot hold it in a local variable)
+    gate = tl.minimum(tl.sum(acc_g, axis=1), limit, propagate_nan=tl.PropagateNan.ALL)  # [BN]
+    up = tl.maximum(tl.sum(acc_u, axis=1), -limit, propagate_nan=tl.PropagateNan.ALL)
+    up = tl.minimum(up, limit, propagate_nan=tl.PropagateNan.ALL)
     h = (up + 1.0) * gate * tl.sigmoid(gate * alpha)
     tl.store(h_ptr + pair * stride_hp + rows, h, mask=row_ok)
 
