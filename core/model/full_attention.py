@@ -62,9 +62,8 @@ def _cudnn_can_split(q: torch.Tensor, k: torch.Tensor, *, debug: bool = False) -
     """Whether PyTorch's cuDNN attention takes the split's calls (their dtype, head dim, layout)."""
     if not q.is_cuda or not hasattr(torch.ops.aten, "_scaled_dot_product_cudnn_attention"):
         return False
-    q4 = q.transpose(0, 1)[None]  # [1, H, n, D]
-    own = k[:, :, -q.shape[0] :].expand(-1, q.shape[1] // k.shape[1], -1, -1)  # [1, H, n, D] view
-    return bool(can_use_cudnn_attention(SDPAParams(q4, own, own, None, 0.0, True, False), debug))
+    q4 = q.transpose(0, 1)[None]  # [1, H, n, D]: the chunk's call, whose keys have its shape
+    return bool(can_use_cudnn_attention(SDPAParams(q4, q4, q4, None, 0.0, True, False), debug))
 
 
 def _cudnn(q4: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool):

@@ -137,10 +137,10 @@ class Tiles:
     warps: int
 
 
-# GEMV is memory-bound: a K step of 256 bf16 is one 512-byte run per weight row (16-byte loads
-# for every lane), and 16 rows a program give 4 * 3072 / 16 = 768 stage-1 and 6144 / 16 = 384
-# stage-2 programs for one M3 token, several per SM on a 132-SM H200, so every SM streams.
-GPU_TILES = Tiles(up_rows=16, up_k=256, down_rows=16, down_k=256, warps=4)
+# Measured on an H200 (benchmarks/moe_decode.py --sweep, docs/benchmarks.md): 16 rows a program
+# and 512-wide steps along the reduced dimension stream the weights at about 4.1 TB/s for one
+# token (97 % of the card's copy bandwidth), ahead of 256-wide steps (3.5 TB/s) and of 8 or 32 rows.
+GPU_TILES = Tiles(up_rows=16, up_k=512, down_rows=16, down_k=512, warps=4)
 # The CPU interpreter pays per operation, not per element: fewer, larger tiles.
 INTERPRETER_TILES = Tiles(up_rows=32, up_k=64, down_rows=32, down_k=64, warps=4)
 
