@@ -9,6 +9,11 @@ decode steps are captured in a CUDA graph and timed as graph replays, as the run
 Baselines in the same process: dense causal SDPA with the flash and the cuDNN backends (prefill
 and decode; decode puts a KV head's 16 query heads as its queries, GQA without copies).
 First a correctness check of both paths against the fp32 reference at 2304 tokens.
+
+The fp8 cases (`--fp8-cases`, run after the others) time decode selection on the same index keys
+held in a bf16 and in an fp8 e4m3 index-K cache (`index_keys_for_cache`), with the GB/s of the
+cache read; each selection is first checked against the reference on its own cache's values,
+at small sizes and at the timed size itself.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kernels.msa import kv_major, layout, msa_decode, msa_prefill, reference, scoring  # noqa: E402
+from kernels.msa import INDEX_FP8, index_keys_for_cache, msa_decode_select, msa_select  # noqa: E402
 from kernels.msa.attention import prefill_launcher  # noqa: E402
 from kernels.msa.decode import launch_decode_attention  # noqa: E402
 from kernels.msa.pipeline import default_blocks_per_split  # noqa: E402
@@ -37,6 +43,7 @@ from kernels.msa.topk import launch_topk  # noqa: E402
 H, HKV, D, HI, DI, B, K = 64, 4, 128, 4, 128, 128, 16
 CASES = {"prefill-8k": ("prefill", 8192), "prefill-32k": ("prefill", 32768), "prefill-128k": ("prefill", 131072),
          "prefill-512k": ("prefill", 524288), "decode-128k": ("decode", 131072), "decode-1m": ("decode", 1048576)}
+FP8_CASES = {"fp8-select-128k": 131072, "fp8-select-1m": 1048576}  # decode selection, bf16 vs fp8 index-K cache
 
 
 def make_inputs(seq_len: int, q_len: int, dtype=torch.bfloat16, device="cuda"):
@@ -73,6 +80,32 @@ def check_correctness() -> None:
         assert bool((last_valid == last).all()), "the local block must close every row"
         assert bool(chosen.isfinite().all()), "a selected block is not visible"
         print(f"check {'prefill' if q_len > 16 else 'decode'} {seq_len}/{q_len}: rel err {rel:.2e} ok")
+
+
+def check_selection_rows(sel, iq, index_k_cache, paging, q_len) -> float:
+    """Share of rows selecting the reference's set on the same cache values; asserts the row layout."""
+    seq_lens = paging[2]
+    positions = seq_lens - q_len + torch.arange(q_len, device="cuda", dtype=torch.int32)
+    scores = reference.block_scores(iq, index_k_cache, *paging)  # an fp8 cache is upcast to fp32
+    ref_sel = reference.topk_blocks(scores, positions, topk=K, block_size=B)
+    same = float((sel.sort(-1).values == ref_sel.sort(-1).values).all(-1).float().mean())
+    assert same > 0.99, f"only {same:.3f} of the rows select the reference's blocks"
+    last = (positions // B).long()  # local block L
+    last_valid = sel.long().gather(-1, last.clamp(max=K - 1).expand(HI, q_len)[..., None])[..., 0]
+    assert bool((last_valid == last).all()), "the local block must close every row"
+    assert bool(scores.gather(-1, sel.long().clamp_min(0)).amin(-1).isfinite().all()), "a selected block is not visible"
+    return same
+
+
+def check_fp8_correctness() -> None:
+    for seq_len, q_len in ((2304, 2304), (2304, 4), (9000, 3)):
+        x = make_inputs(seq_len, q_len)
+        fp8 = index_keys_for_cache(x["index_k_cache"], INDEX_FP8)
+        paging = (x["block_table"], x["cu_seqlens_q"], x["seq_lens"])
+        sel = (msa_select if q_len > 16 else msa_decode_select)(x["iq"], fp8, *paging, topk=K)
+        same = check_selection_rows(sel, x["iq"], fp8, paging, q_len)
+        print(f"check fp8 {'prefill' if q_len > 16 else 'decode'} selection {seq_len}/{q_len}: "
+              f"{same:.3f} of rows = reference ok")
 
 
 def time_ms(fn, *, graph: bool = False) -> float:
@@ -127,20 +160,27 @@ def prefill_fns(x, seq_len):
     return select, attend
 
 
-def decode_fns(x, seq_len):
+def decode_select_fn(iq, index_k_cache, paging, seq_len, sel):
+    """Decode selection of one token through the launchers the runtime's graph step calls."""
     n_blocks = math.ceil(seq_len / B)
+    positions = torch.tensor([seq_len - 1], dtype=torch.int32, device="cuda")
+    per_split = default_blocks_per_split(n_blocks, 1)
+
+    def select():
+        cand_s, cand_i = launch_candidates(iq, index_k_cache, *paging, max_q_len=1, max_blocks=n_blocks,
+                                           blocks_per_split=per_split, topk=K, init_blocks=0, local_blocks=1)
+        launch_topk(cand_s, cand_i, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
+
+    return select
+
+
+def decode_fns(x, seq_len):
     positions = torch.tensor([seq_len - 1], dtype=torch.int32, device="cuda")
     seq_ids = torch.zeros(1, dtype=torch.int32, device="cuda")
     sel = torch.empty(HI, 1, K, dtype=torch.int32, device="cuda")
     out = torch.empty_like(x["q"])
     paging = (x["block_table"], x["cu_seqlens_q"], x["seq_lens"])
-    per_split = default_blocks_per_split(n_blocks, 1)
-
-    def select():
-        cand_s, cand_i = launch_candidates(x["iq"], x["index_k_cache"], *paging, max_q_len=1,
-                                                  max_blocks=n_blocks, blocks_per_split=per_split, topk=K,
-                                                  init_blocks=0, local_blocks=1)
-        launch_topk(cand_s, cand_i, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
+    select = decode_select_fn(x["iq"], x["index_k_cache"], paging, seq_len, sel)
 
     def attend():
         launch_decode_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], sel, seq_ids, positions,
@@ -216,9 +256,45 @@ def run_case(name: str) -> dict:
     return row
 
 
+def run_fp8_case(name: str) -> dict:
+    """Decode selection on the same keys in a bf16 and an fp8 index-K cache, each checked first."""
+    seq_len = FP8_CASES[name]
+    n_blocks = math.ceil(seq_len / B)
+    g = torch.Generator(device="cuda").manual_seed(seq_len + 1)
+    iq = torch.randn(1, HI, DI, generator=g, device="cuda", dtype=torch.bfloat16)
+    caches = {"bf16": torch.randn(n_blocks, B, DI, generator=g, device="cuda", dtype=torch.bfloat16)}
+    caches["fp8"] = index_keys_for_cache(caches["bf16"], INDEX_FP8)
+    paging = (torch.randperm(n_blocks, device="cuda", generator=g).to(torch.int32)[None, :],
+              torch.tensor([0, 1], dtype=torch.int32, device="cuda"),
+              torch.tensor([seq_len], dtype=torch.int32, device="cuda"))
+    row: dict = {"case": name}
+    for kind, cache in caches.items():
+        sel = torch.empty(HI, 1, K, dtype=torch.int32, device="cuda")
+        select = decode_select_fn(iq, cache, paging, seq_len, sel)
+        select()
+        row[f"{kind}_same_rows"] = check_selection_rows(sel, iq, cache, paging, 1)
+        torch.cuda.empty_cache()  # the reference's fp32 copy of the keys
+        row[f"{kind}_select_ms"] = time_ms(select, graph=True)
+        row[f"{kind}_gbs"] = seq_len * DI * cache.element_size() / row[f"{kind}_select_ms"] / 1e6
+    row["fp8_speedup"] = row["bf16_select_ms"] / row["fp8_select_ms"]
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    del caches
+    torch.cuda.empty_cache()
+    return row
+
+
+def print_fp8_table(card: str, rows: list[dict]) -> None:
+    print(f"\nfp8 index-K cache, decode selection of one token (Hi {HI}, Di {DI}, top-{K}); card: {card}")
+    print(f"{'case':<17}{'bf16 ms':>10}{'fp8 ms':>10}{'x bf16':>9}{'bf16 read':>15}{'fp8 read':>15}")
+    for r in rows:
+        print(f"{r['case']:<17}{r['bf16_select_ms']:>10.4f}{r['fp8_select_ms']:>10.4f}{r['fp8_speedup']:>9.2f}"
+              f"{r['bf16_gbs']:>10.0f} GB/s{r['fp8_gbs']:>10.0f} GB/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--fp8-cases", default=",".join(FP8_CASES), help="fp8 index-K cache cases ('' for none)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--scoring", help="scoring tile as ROWS,WARPS (tuning)")
     parser.add_argument("--kv-tile", help="KV-major tile as ROWS,TILES,WARPS,STAGES (tuning)")
@@ -234,9 +310,13 @@ def main() -> None:
     layout.new_buffer = lambda shape, dtype, device: torch.empty(shape, dtype=dtype, device=device)
     card = torch.cuda.get_device_name()
     print(f"card: {card}  torch {torch.__version__}  triton {triton.__version__}")
+    fp8_names = [name for name in args.fp8_cases.split(",") if name]
     if not args.no_check:
         check_correctness()
-    rows = [run_case(name) for name in args.cases.split(",")]
+        if fp8_names:
+            check_fp8_correctness()
+    rows = [run_case(name) for name in args.cases.split(",") if name]
+    fp8_rows = [run_fp8_case(name) for name in fp8_names]
     print(f"\ncard: {card}")
     print(f"{'case':<14}{'select ms':>11}{'attend ms':>11}{'sum ms':>10}{'flash ms':>10}{'cudnn ms':>10}"
           f"{'x flash':>9}{'x cudnn':>9}{'select':>14}{'attend':>14}")
@@ -247,9 +327,12 @@ def main() -> None:
         print(f"{r['case']:<14}{r['select_ms']:>11.3f}{r['attend_ms']:>11.3f}{total:>10.3f}{r['flash_ms']:>10.3f}"
               f"{r['cudnn_ms']:>10.3f}{r['flash_ms'] / total:>9.2f}{r['cudnn_ms'] / total:>9.2f}"
               f"{rate('select'):>14}{rate('attend'):>14}")
+    if fp8_rows:
+        print_fp8_table(card, fp8_rows)
     if args.json:
         args.json.write_text(json.dumps({"card": card, "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
-                                         "triton": triton.__version__, "rows": rows}, indent=2))
+                                         "triton": triton.__version__, "rows": rows, "fp8_rows": fp8_rows},
+                                        indent=2))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Pages hold exactly one MSA block of tokens (MSA.md §6), so a selected block is 
 `Sequence` owns a list of pages (its block table) and its length; a conversation's next turn
 appends to the same sequence, so only the new tokens are prefilled; `truncate` drops a tail
 that the next prompt does not share (an edited message, a stop string held back). The cache allocates exactly
-the layout: `bytes_per_token` equals `M3Config.cache_bytes_per_token` for its dtype.
+the layout: `bytes_per_token` equals `M3Config.cache_bytes_per_token` for its dtypes. The index keys may be
+kept in fp8 e4m3 (`index_dtype`), half of bf16's bytes: decode selection reads all of them every token, and
+the selection is then exactly the reference's on the stored fp8 values (kernels/msa/README.md).
 """
 
 from __future__ import annotations
@@ -28,13 +30,27 @@ class Sequence:
 
 
 class PagedCache:
-    def __init__(self, cfg: M3Config, *, num_pages: int, dtype: torch.dtype = torch.bfloat16, device="cpu"):
+    def __init__(
+        self,
+        cfg: M3Config,
+        *,
+        num_pages: int,
+        dtype: torch.dtype = torch.bfloat16,
+        device="cpu",
+        index_dtype: torch.dtype | None = None,
+    ):
+        """`index_dtype`: the index keys' dtype, `dtype` by default; torch.float8_e4m3fn stores them
+        clamped to ±448 (`kernels.msa.index_keys_for_cache`); other fp8 kinds raise ValueError."""
+        from kernels.msa import check_index_cache_dtype
+
+        index_dtype = index_dtype or dtype
+        check_index_cache_dtype("index_dtype", index_dtype)
         self.cfg, self.block = cfg, cfg.index_block_size
         shape = (num_pages, cfg.num_kv_heads, self.block, cfg.head_dim)  # [P, Hkv, B, D]
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)]
         self.index_k = {
-            i: torch.zeros(num_pages, self.block, cfg.index_head_dim, dtype=dtype, device=device)
+            i: torch.zeros(num_pages, self.block, cfg.index_head_dim, dtype=index_dtype, device=device)
             for i, t in enumerate(cfg.layer_types)
             if t == SPARSE
         }  # [P, B, Di]
@@ -85,7 +101,9 @@ class PagedCache:
         self.k[layer][pages, :, slots] = k.to(self.k[layer].dtype)
         self.v[layer][pages, :, slots] = v.to(self.v[layer].dtype)
         if index_k is not None:
-            self.index_k[layer][pages, slots] = index_k.to(self.index_k[layer].dtype)
+            from kernels.msa import index_keys_for_cache
+
+            self.index_k[layer][pages, slots] = index_keys_for_cache(index_k, self.index_k[layer].dtype)
 
     def block_table(self, seq: Sequence, device) -> torch.Tensor:
         return torch.tensor([seq.pages], dtype=torch.int32, device=device)

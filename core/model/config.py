@@ -141,10 +141,11 @@ class M3Config:
     def moe_layers(self) -> tuple[int, ...]:
         return tuple(i for i, t in enumerate(self.mlp_layer_types) if t == MOE_MLP)
 
-    def cache_bytes_per_token(self, dtype_bytes: int = 2) -> int:
-        """K and V of every layer plus one index key per sparse layer (MSA.md §6)."""
-        kv = self.num_layers * 2 * self.num_kv_heads * self.head_dim
-        return (kv + len(self.sparse_layers) * self.index_head_dim) * dtype_bytes
+    def cache_bytes_per_token(self, dtype_bytes: int = 2, index_dtype_bytes: int | None = None) -> int:
+        """K and V of every layer plus one index key per sparse layer (MSA.md §6); the index keys
+        take `index_dtype_bytes` each (1 in an fp8 index-K cache), `dtype_bytes` by default."""
+        kv = self.num_layers * 2 * self.num_kv_heads * self.head_dim * dtype_bytes
+        return kv + len(self.sparse_layers) * self.index_head_dim * (index_dtype_bytes or dtype_bytes)
 
 
 def _field(text: dict, name: str, source: Path, default=None):

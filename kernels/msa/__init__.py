@@ -3,14 +3,23 @@
 See README.md in this folder for the math, the mask and the data layout. This module is the
 whole surface the runtime uses: the checked public functions, `check_shapes` to refuse a model
 the kernels cannot run before its first forward, `interpreting` (is Triton on the CPU
-interpreter?), and the unchecked launchers that a sync-free decode step (a CUDA graph) calls
-directly because the checks read device values.
+interpreter?), `index_keys_for_cache` (how index keys are stored, fp8 e4m3 included), and the
+unchecked launchers that a sync-free decode step (a CUDA graph) calls directly because the
+checks read device values.
 """
 
 from . import reference
 from .attention import msa_sparse_attention
 from .decode import launch_decode_attention, msa_decode_attention
-from .layout import check_block_size, check_finite_index_queries, check_head_dim, interpreting
+from .layout import (
+    INDEX_FP8,
+    check_block_size,
+    check_finite_index_queries,
+    check_head_dim,
+    check_index_cache_dtype,
+    index_keys_for_cache,
+    interpreting,
+)
 from .pipeline import (
     default_blocks_per_split,
     msa_decode,
@@ -44,9 +53,12 @@ def check_shapes(
 
 
 __all__ = [
+    "INDEX_FP8",
     "check_finite_index_queries",
+    "check_index_cache_dtype",
     "check_shapes",
     "default_blocks_per_split",
+    "index_keys_for_cache",
     "interpreting",
     "launch_candidates",
     "launch_decode_attention",

@@ -10,7 +10,8 @@ Caches are paged with pages of exactly one MSA block (B tokens, 128 in M3), so a
 is one page: `page = block_table[s, b]`.
     k_cache, v_cache   `[P, Hkv, B, D]`  (head-major in a page: one block of one head is a
                                           contiguous B x D tile, the unit the attention loads)
-    index_k_cache      `[P, B, Di]`      (one index key per token, shared by all index heads)
+    index_k_cache      `[P, B, Di]`      (one index key per token, shared by all index heads; the
+                                          queries' dtype, or float8_e4m3fn: see `index_keys_for_cache`)
     block_table        int32 `[S, max_blocks]`
 Selections are int32 `[Hkv, T, k]` (MSA.md §4).
 """
@@ -24,6 +25,8 @@ import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 LOG2E = 1.4426950408889634  # softmax runs in base 2: exp(x) = exp2(x * LOG2E)
+INDEX_FP8 = torch.float8_e4m3fn  # the one fp8 kind an index-K cache may have (README: "fp8 index-K cache")
+INDEX_FP8_MAX = 448.0  # its largest finite value; e4m3fn has no inf
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,31 @@ def check_tensor(name: str, t: torch.Tensor, *, rank: int, dtypes: tuple, device
         fail(f"{name} is on {t.device} but the queries are on {device}; move it with .to({str(device)!r})")
     if t.stride(-1) != 1:
         fail(f"{name} must be contiguous in its last dimension; pass {name}.contiguous()")
+
+
+def check_index_cache_dtype(name: str, dtype: torch.dtype) -> None:
+    """ValueError unless `dtype` can hold an index-K cache: fp16 / bf16 / fp32, or float8_e4m3fn.
+
+    Other fp8 kinds are refused by name: e5m2 keeps 2 mantissa bits (a coarser ranking for the
+    same bytes), and the fnuz kinds have another exponent bias and NaN code (AMD's formats)."""
+    if dtype in FLOAT_DTYPES or dtype == INDEX_FP8:
+        return
+    kind = str(dtype).removeprefix("torch.")
+    if dtype.is_floating_point and dtype.itemsize == 1:
+        fail(f"{name} has dtype {kind}; an fp8 index-K cache must be float8_e4m3fn (e4m3, finite, max 448)")
+    fail(f"{name} has dtype {kind}; an index-K cache holds float16, bfloat16, float32 or float8_e4m3fn")
+
+
+def index_keys_for_cache(ik: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Index keys `ik` `[..., Di]` in the index-K cache's `dtype`, as the runtime stores them.
+
+    For float8_e4m3fn they are clamped to ±448 first: e4m3fn has no inf, and an out-of-range
+    value casts to NaN or saturates depending on the torch version and device, so the clamp makes
+    a key of 1000 store 448 everywhere (never NaN). A NaN key stays NaN. No per-token scale:
+    RMS-normalised keys sit far inside the range (README, "fp8 index-K cache")."""
+    if dtype == INDEX_FP8:
+        ik = ik.clamp(-INDEX_FP8_MAX, INDEX_FP8_MAX)
+    return ik.to(dtype)
 
 
 def check_head_dim(name: str, dim: int) -> None:

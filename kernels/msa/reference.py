@@ -37,6 +37,8 @@ def block_scores(
 
     Returns fp32 `[Hi, T, NB]` with NB = the most blocks any sequence has; blocks that hold no
     visible key for the query are -inf. A NaN token score counts as -inf (as in the kernels).
+    An fp8 (e4m3) cache is upcast to fp32, which is exact: the contract on an fp8 cache is this
+    function on the stored fp8 values.
     """
     total_q, n_heads, dim = iq.shape
     block = index_k_cache.shape[1]

@@ -3,6 +3,11 @@
 `S[h, j] = iq[t, h] . ik[j] / sqrt(Di)` is computed a page of keys at a time and pooled to one
 max per block inside the kernel, so no token-level score ever reaches global memory.
 
+The index-K cache is the queries' dtype or fp8 e4m3 (half the bytes of bf16; decode selection
+at long contexts is bound by reading it): the kernels load what the pointer holds and widen it to
+the queries' type before the dot, which is exact, so the type decides at compile time and a
+cache of the queries' type compiles to the same code as before.
+
 Two shapes of work:
 - prefill: a program owns a tile of query tokens of one sequence with ALL index heads packed
   as the rows of one dot (the index key is shared by the heads), and walks the blocks up to
@@ -21,7 +26,17 @@ import triton
 import triton.language as tl
 
 from . import layout
-from .layout import FLOAT_DTYPES, check_batch, check_block_size, check_head_dim, check_tensor, fail, interpreting
+from .layout import (
+    FLOAT_DTYPES,
+    INDEX_FP8,
+    check_batch,
+    check_block_size,
+    check_head_dim,
+    check_index_cache_dtype,
+    check_tensor,
+    fail,
+    interpreting,
+)
 
 
 @triton.jit
@@ -56,6 +71,8 @@ def _pool_page_group(
     k = tl.load(
         ik_ptr + page[:, None] * stride_kp + off[:, None] * stride_kb + d[None, :], mask=live[:, None], other=0.0
     )
+    # an fp8 (e4m3) cache widens exactly to the queries' type; for a cache of that type this is no op
+    k = k.to(q.dtype)
     # [R, N]
     s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC)
     s = tl.where(s == s, s, float("-inf"))  # a NaN score (NaN in the index-K cache) counts as -inf
@@ -422,10 +439,24 @@ def launch_candidates(
     return cand_s, cand_i
 
 
+def check_fp8_device(device: torch.device) -> None:
+    """Compiled Triton has e4m3 (fp8e4nv) only from compute capability 8.9 (Ada, Hopper) on."""
+    if device.type == "cuda" and not interpreting() and torch.cuda.get_device_capability(device) < (8, 9):
+        fail(
+            f"index_k_cache is float8_e4m3fn but {torch.cuda.get_device_name(device)} (compute capability "
+            f"{torch.cuda.get_device_capability(device)}) has no e4m3 support in Triton; use an index-K cache "
+            "of the queries' dtype on GPUs older than 8.9"
+        )
+
+
 def check_index_inputs(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, block_size):
     """Validate the index branch's tensors and the batch; returns (block size, BatchInfo)."""
     check_tensor("iq", iq, rank=3, dtypes=FLOAT_DTYPES, device=iq.device)
-    check_tensor("index_k_cache", index_k_cache, rank=3, dtypes=(iq.dtype,), device=iq.device)
+    if isinstance(index_k_cache, torch.Tensor):
+        check_index_cache_dtype("index_k_cache", index_k_cache.dtype)
+    check_tensor("index_k_cache", index_k_cache, rank=3, dtypes=(iq.dtype, INDEX_FP8), device=iq.device)
+    if index_k_cache.dtype == INDEX_FP8:
+        check_fp8_device(iq.device)
     if index_k_cache.shape[2] != iq.shape[2]:
         fail(
             f"index_k_cache has index dim {index_k_cache.shape[2]} but iq has {iq.shape[2]}; "
@@ -458,7 +489,9 @@ def msa_block_scores(
     """Max-pooled index scores of every query against every block of its sequence.
 
     iq             `[T, Hi, Di]` fp16 / bf16 / fp32: normed, rotated index queries, packed varlen.
-    index_k_cache  `[P, B, Di]` same dtype: one index key per token, pages of one block.
+    index_k_cache  `[P, B, Di]` iq's dtype or float8_e4m3fn (other fp8 kinds: ValueError): one
+                   index key per token, pages of one block. An fp8 cache scores exactly as the
+                   reference does on the same fp8 values upcast to fp32 (README, "fp8 index-K cache").
     block_table    int32 `[S, max_blocks]`; cu_seqlens_q int32 `[S+1]`; seq_lens int32 `[S]`.
     Returns fp32 `[Hi, T, NB]`, NB = blocks of the longest sequence:
     `max over j in block b, j <= pos(t) of iq[t, h] . ik[j] / sqrt(Di)`, -inf where the block

@@ -1,9 +1,11 @@
-"""Kernel-test setup: mend the Triton CPU interpreter's bf16 matrix product.
+"""Kernel-test setup: mend two bugs of the Triton CPU interpreter.
 
 Triton's interpreter (3.6 - 3.9) stores bf16 tensors as raw uint16 bits and hands them to
 `np.matmul` as integers, so every bf16 `tl.dot` returns garbage on the CPU. On the GPU the
 product of two bf16 values is exact in the fp32 accumulator; we reproduce that by widening the
-bits to fp32 first. Only the interpreter is touched, and only when it shows the bug.
+bits to fp32 first. Its fp8 e4m3 (fp8e4nv) widening decodes the NaN code S.1111.111 as ±480;
+the GPU's `cvt` keeps NaN, so we put NaN back where the source held that code. Only the
+interpreter is touched, and only for those types.
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ if os.environ.get("TRITON_INTERPRET") == "1":
         return _create_dot(self, _widen(a), _widen(b), d, input_precision, max_num_imprecise_acc)
 
     interpreter.InterpreterBuilder.create_dot = _create_dot_bf16
+
+    _create_fp_to_fp = interpreter.InterpreterBuilder.create_fp_to_fp
+    _NAN = {tl.float32: np.float32(np.nan), tl.float16: np.float16(np.nan), tl.bfloat16: np.uint16(0x7FC0)}
+
+    def _create_fp_to_fp_e4m3_nan(self, src, dst_type, rounding_mode):
+        out = _create_fp_to_fp(self, src, dst_type, rounding_mode)
+        if src.dtype.scalar == tl.float8e4nv and dst_type.scalar in _NAN:
+            nan = (src.data & np.uint8(0x7F)) == np.uint8(0x7F)
+            out = interpreter.TensorHandle(np.where(nan, _NAN[dst_type.scalar], out.data), out.dtype)
+        return out
+
+    interpreter.InterpreterBuilder.create_fp_to_fp = _create_fp_to_fp_e4m3_nan
 
 
 import pytest  # noqa: E402
