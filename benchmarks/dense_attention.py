@@ -73,8 +73,6 @@ def methods(n: int, prefix: int, q, kc, vc, table):
     def sdpa(backend, **kw):
         def run():
             k, v = gather(kc, table, total), gather(vc, table, total)
-        if prefix:
-            print(f"{case}: cuDNN takes the split: {_cudnn_can_split(q, k, debug=True)}")
             with sdpa_kernel(backend):
                 return F.scaled_dot_product_attention(q4, k, v, enable_gqa=True, **kw)[0].transpose(0, 1)
         return run
