@@ -9,6 +9,7 @@ from core.model.attention import ReferenceAttention, StaticDecodeAttention, Trit
 from core.model.cache import PagedCache, Sequence
 from core.model.checkpoint import Checkpoint
 from core.model.config import load_config
+from core.model.decode_graph import StaticDecoder
 from core.model.m3 import M3TextModel
 from kernels.msa import reference
 from tests.kernels.selection_check import check_selection
@@ -53,8 +54,10 @@ def test_prefill_and_decode_select_what_the_reference_selects_on_the_fp8_cache(m
     ids = torch.randint(3, 256, (117,), device=model.device)
     model.forward(ids[:70], cache, seq)  # past the dense range: 4 blocks of 16 at top-4
     model.forward(ids[70:], cache, seq)  # a chunk after a cached prefix
+    decoder = StaticDecoder(model, cache)  # the sync-free step, eagerly: the recording reads the
+    decoder.use_graph = False  # selections on the host, which a CUDA graph capture cannot do
     for token in (5, 6, 7):
-        assert torch.isfinite(model.decode(token, cache, seq)).all()
+        assert torch.isfinite(decoder.step(token, seq)).all()
 
     sparse = len(cfg.sparse_layers)
     assert [r[0] for r in records] == ["triton"] * 2 * sparse + ["triton-static"] * 3 * sparse
@@ -66,6 +69,19 @@ def test_prefill_and_decode_select_what_the_reference_selects_on_the_fp8_cache(m
         check_selection(sel, scores, positions, topk=cfg.index_topk_blocks, block=cfg.index_block_size, tol=1e-4)
         same = (sel.sort(-1).values == ref.sort(-1).values).all(-1)
         assert same.float().mean() > 0.99, "selection sets differ beyond rounding near-ties"
+
+
+def test_the_captured_decode_step_runs_on_an_fp8_cache(model):
+    """The sync-free step replayed as a CUDA graph (on the GPU) gives the eager step's logits."""
+    logits = []
+    for graph in (True, False):
+        cache = PagedCache(model.cfg, num_pages=16, dtype=torch.float32, device=model.device, index_dtype=FP8)
+        seq = Sequence()
+        model.forward(torch.arange(3, 90, device=model.device), cache, seq)
+        decoder = StaticDecoder(model, cache)
+        decoder.use_graph = decoder.use_graph and graph
+        logits.append(torch.stack([decoder.step(t, seq) for t in (5, 6, 7)]))
+    torch.testing.assert_close(logits[0], logits[1], rtol=1e-5, atol=1e-5)
 
 
 def test_the_reference_backend_runs_on_an_fp8_cache(tiny_model_dir, device):
