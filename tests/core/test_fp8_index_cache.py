@@ -71,17 +71,13 @@ def test_prefill_and_decode_select_what_the_reference_selects_on_the_fp8_cache(m
         assert same.float().mean() > 0.99, "selection sets differ beyond rounding near-ties"
 
 
-def test_the_captured_decode_step_runs_on_an_fp8_cache(model):
-    """The sync-free step replayed as a CUDA graph (on the GPU) gives the eager step's logits."""
-    logits = []
-    for graph in (True, False):
-        cache = PagedCache(model.cfg, num_pages=16, dtype=torch.float32, device=model.device, index_dtype=FP8)
-        seq = Sequence()
-        model.forward(torch.arange(3, 90, device=model.device), cache, seq)
-        decoder = StaticDecoder(model, cache)
-        decoder.use_graph = decoder.use_graph and graph
-        logits.append(torch.stack([decoder.step(t, seq) for t in (5, 6, 7)]))
-    torch.testing.assert_close(logits[0], logits[1], rtol=1e-5, atol=1e-5)
+def test_the_decode_step_is_not_captured_on_an_fp8_cache(model):
+    """A CUDA-graph replay of the step gave other logits than the eager step on an H200 with an
+    fp8 index cache, so the step runs eagerly there (still without host syncs); bf16 keeps its graph."""
+    caches = [PagedCache(model.cfg, num_pages=4, device=model.device, index_dtype=d) for d in (FP8, None)]
+    fp8, plain = (StaticDecoder(model, c) for c in caches)
+    assert not fp8.use_graph
+    assert plain.use_graph == (model.device.type == "cuda")
 
 
 def test_the_reference_backend_runs_on_an_fp8_cache(tiny_model_dir, device):
