@@ -99,10 +99,12 @@ class TritonAttention:
         return pick(iq, index_k_cache, *paging, topk=topk, init_blocks=init_blocks, local_blocks=local_blocks)
 
     def attend(self, q, k_cache, v_cache, paging: Paging, selection):
-        from kernels.msa import msa_decode_attention, msa_sparse_attention
+        from kernels.msa import decode_splits, msa_decode_attention, msa_sparse_attention
 
-        attend = msa_decode_attention if q.shape[0] <= MAX_DECODE_TOKENS else msa_sparse_attention
-        return attend(q, k_cache, v_cache, *paging, selection)
+        if q.shape[0] <= MAX_DECODE_TOKENS:
+            splits = decode_splits(selection.shape[2])
+            return msa_decode_attention(q, k_cache, v_cache, *paging, selection, num_splits=splits)
+        return msa_sparse_attention(q, k_cache, v_cache, *paging, selection)
 
     def full(self, q, k_cache, v_cache, step: Step):
         """A full-attention layer: dense SDPA on the gathered pages for a prefill chunk whose first
@@ -154,7 +156,7 @@ class StaticDecodeAttention:
         )
 
     def attend(self, q, k_cache, v_cache, paging: Paging, selection):
-        from kernels.msa import launch_decode_attention
+        from kernels.msa import decode_splits, launch_decode_attention
 
         return launch_decode_attention(
             q,
@@ -167,7 +169,7 @@ class StaticDecodeAttention:
             paging.seq_lens,
             torch.empty_like(q),
             softmax_scale=q.shape[2] ** -0.5,
-            num_splits=16,
+            num_splits=decode_splits(selection.shape[2]),  # the width is fixed: graph-safe
         )
 
     def full(self, q, k_cache, v_cache, step: Step):

@@ -10,7 +10,7 @@ checks read device values.
 
 from . import reference
 from .attention import msa_sparse_attention
-from .decode import launch_decode_attention, msa_decode_attention
+from .decode import decode_splits, launch_decode_attention, msa_decode_attention
 from .layout import (
     INDEX_FP8,
     check_block_size,
@@ -57,6 +57,7 @@ __all__ = [
     "check_finite_index_queries",
     "check_index_cache_dtype",
     "check_shapes",
+    "decode_splits",
     "default_blocks_per_split",
     "index_keys_for_cache",
     "interpreting",

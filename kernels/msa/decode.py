@@ -158,6 +158,17 @@ def _merge_splits_kernel(
     )
 
 
+MAX_SPLITS = 128
+
+
+def decode_splits(width: int) -> int:
+    """How many programs share one query's selection of `width` blocks: 16 for MSA's top-16 (one
+    block each), one per 8 blocks for the wide selection of a full-attention layer (at 128K its
+    1,024 blocks would otherwise run as 16 programs of 64 blocks a KV head, a tenth of an H200's
+    SMs), at most MAX_SPLITS so the merge stays small."""
+    return min(MAX_SPLITS, max(16, width // 8))
+
+
 def slots_per_iteration() -> int:
     """Selected pages per loop step: one on the GPU, four under the CPU interpreter (fewer,
     larger interpreted steps)."""
@@ -223,7 +234,8 @@ def launch_decode_attention(
         num_warps=4 if dim <= 64 else 8,
     )
     if num_splits > 1:
-        heads_per_program = min(16, triton.next_power_of_2(n_heads))
+        # the merge holds [heads, splits, D] at once: fewer heads a program when there are many splits
+        heads_per_program = min(16, triton.next_power_of_2(n_heads), max(1, 256 // triton.next_power_of_2(num_splits)))
         _merge_splits_kernel[(total_q, triton.cdiv(n_heads, heads_per_program))](
             target,
             lse,

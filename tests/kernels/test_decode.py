@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import assert_close
-from kernels.msa import msa_decode, msa_decode_attention, msa_decode_select, msa_select, reference
+from kernels.msa import decode_splits, msa_decode, msa_decode_attention, msa_decode_select, msa_select, reference
 from kernels.msa.layout import token_positions
 from msa_cases import make_batch
 from selection_check import check_selection
@@ -56,6 +56,25 @@ def test_decode_attention_matches_reference(num_splits, dtype, heads, kv_heads, 
     out = msa_decode_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel, num_splits=num_splits)
     ref = reference.sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel)
     assert_close(out, ref, dtype)
+
+
+@pytest.mark.parametrize("num_splits", [decode_splits(256), 64])
+def test_wide_dense_selection_over_many_splits(num_splits, device):
+    """A full-attention layer's selection (every visible block, -1 padded to a wide table) split
+    over many programs: splits with no valid block and a merge with fewer heads a program."""
+    batch = make_batch([5000, 700], [1, 1], heads=16, kv_heads=2, head_dim=64, index_dim=64, block=128,
+                       dtype=torch.bfloat16, device=device)
+    _, positions = token_positions(batch.cu_seqlens_q, batch.seq_lens, batch.q.shape[0])
+    ids = torch.arange(256, device=device, dtype=torch.int32)
+    sel = torch.where(ids[None, :] <= (positions[:, None] // 128), ids[None, :], -1)[None].expand(2, -1, -1)
+    out = msa_decode_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel.contiguous(),
+                               num_splits=num_splits)
+    ref = reference.sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel.contiguous())
+    assert_close(out, ref, torch.bfloat16)
+
+
+def test_decode_splits():
+    assert [decode_splits(w) for w in (16, 64, 256, 1024, 8192)] == [16, 16, 32, 128, 128]
 
 
 @pytest.mark.parametrize("new_tokens", [1, 4])
