@@ -4,8 +4,11 @@
 (packaging/tiny_msa.py) through core.engine.msa, as a chosen model folder would: on a CUDA device
 with the Triton kernels, elsewhere on the fp32 reference attention. `triton_kernel` runs one MSA
 kernel (block scoring) against kernels.msa.reference: compiled on a CUDA device, else under
-Triton's interpreter, which still needs each kernel's Python source (the spec collects `kernels`
-and Triton as .py files), so a bundle that carries only bytecode fails here. The interpreter is
+Triton's interpreter. Compiled @jit functions are built from their Python source
+(inspect.getsourcelines), which the interpreter quietly does without, so the check also reads
+the source of every @jit function in kernels.msa and triton.language as Triton would: a bundle
+that carries only bytecode (the spec collects both packages as .py files) fails here. The
+interpreter is
 chosen by TRITON_INTERPRET, which Triton reads as kernels are defined, so both checks call
 `use_interpreter_without_cuda` before anything imports triton or kernels. The check also says what the machine offers
 for compiling kernels (Triton builds a small C helper once per machine: a C compiler, Python.h,
@@ -15,6 +18,7 @@ libcuda), so a GPU user sees what is missing before a model is chosen.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import math
 import os
 import shutil
@@ -77,7 +81,34 @@ def triton_kernel() -> str:
     if not error <= 1e-4:
         raise AssertionError(f"the kernel differs from the reference by {error:.2e}")
     how = "compiled for the CUDA device" if device == "cuda" else "on Triton's interpreter (no CUDA device)"
-    return f"msa_block_scores {how} matches kernels.msa.reference (max |diff| {error:.1e}); {compile_needs()}"
+    ours, theirs = jit_sources("kernels.msa"), jit_sources("triton.language")
+    return (
+        f"msa_block_scores {how} matches kernels.msa.reference (max |diff| {error:.1e}); source readable for "
+        f"{ours} @jit functions of kernels.msa and {theirs} of triton.language; {compile_needs()}"
+    )
+
+
+def jit_sources(package: str) -> int:
+    """Read the source of every @jit function in the loaded modules of `package` as Triton's
+    JITFunction does; return how many. OSError names the first one without its .py file."""
+    from triton.runtime.jit import KernelInterface
+
+    count = 0
+    for name, module in list(sys.modules.items()):
+        if name != package and not name.startswith(f"{package}."):
+            continue
+        for fn in list(vars(module).values()):
+            if not isinstance(fn, KernelInterface):
+                continue
+            while isinstance(fn, KernelInterface):  # JITFunction, InterpretedFunction, Autotuner, Heuristics
+                fn = fn.fn
+            if inspect.isfunction(fn) and fn.__module__ == name:  # defined here, not imported
+                try:
+                    inspect.getsourcelines(fn)
+                except OSError as err:
+                    raise OSError(f"no source for @jit {name}.{fn.__name__}: {err}") from err
+                count += 1
+    return count
 
 
 def _block_scores(device: str, score):
