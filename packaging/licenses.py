@@ -193,7 +193,10 @@ def _inside_wheel(source: Path, dist: md.Distribution) -> tuple[str, Callable[[]
 
 
 def _vendored(source: Path, dist: md.Distribution) -> tuple[str, Callable[[], Component]] | None:
-    inside = source.relative_to(Path(dist.locate_file("")).resolve()).as_posix()
+    root = Path(dist.locate_file("")).resolve()
+    if not source.is_relative_to(root):  # a file a distribution installs outside site-packages
+        return None
+    inside = source.relative_to(root).as_posix()
     for pattern, (name, licence, text) in VENDORED.items():
         if re.search(pattern, inside):
             texts = (_dist_licences(md.distribution(text)) if isinstance(text, str)

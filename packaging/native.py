@@ -60,11 +60,11 @@ NVIDIA = "LicenseRef-NVIDIA-Proprietary"  # the CUDA Toolkit EULA; not GPL, but 
 CUDA_EULA = "nvidia-cuda-runtime"  # the CUDA Toolkit EULA, as NVIDIA's own runtime wheel carries it
 VENDORED = {  # path under site-packages -> (component, licence, licence text or None for the carrier's)
     r"^triton/backends/nvidia/(bin/|include/|lib/cupti|lib/libdevice)": (
-        "NVIDIA CUDA ptxas, CUPTI, libdevice, headers", NVIDIA, CUDA_EULA),
+        "NVIDIA ptxas, CUPTI, libdevice, headers", NVIDIA, CUDA_EULA),
     r"^triton/backends/amd/(include|lib)/": (
         "AMD ROCm headers and device bitcode", "MIT AND NCSA", None),  # notices in the files
     r"^triton/_C/libtriton\.": (
-        "Triton compiler library, LLVM and MLIR linked in", "MIT AND Apache-2.0 WITH LLVM-exception", None),
+        "Triton compiler with LLVM and MLIR", "MIT AND Apache-2.0 WITH LLVM-exception", None),
     r"^torch/lib/libgomp\.": (
         "GCC OpenMP runtime (libgomp)", GCC_RUNTIME, Path("/usr/share/doc/libgomp1/copyright")),
 }
