@@ -14,7 +14,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAM
 LLAMA_SDIST = $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
 export SPYGLASS_WHEELHOUSE := $(WHEELHOUSE)
 
-.PHONY: test test-gpu lint run clean system-deps llama-wheel package package-gpu package-test
+.PHONY: test test-gpu lint run clean system-deps llama-wheel package package-gpu package-test package-gpu-test
 
 # Torch goes in first so that the pinned build wins over whatever `torch>=2.6` in
 # pyproject.toml would resolve to.
@@ -119,5 +119,17 @@ PKG_GPU_VENV ?= .venv-package-gpu
 $(PKG_GPU_VENV)/.installed: pyproject.toml
 	$(call build_venv,$(PKG_GPU_VENV),$(TORCH_SPEC),package$(comma)msa)
 
-package-gpu: $(VENV)/.installed $(PKG_GPU_VENV)/.installed $(SELFTEST_GGUF)
+# The tiny random M3 checkpoint the GPU edition's self-test streams from through our MSA runtime,
+# written by the dev venv (transformers) as the tests write theirs; build.sh finds it beside the GGUF.
+SELFTEST_MSA = $(dir $(SELFTEST_GGUF))tiny-m3-msa
+$(SELFTEST_MSA)/config.json: packaging/tiny_msa.py tests/core/conftest.py | $(VENV)/.installed
+	$(VENV)/bin/python packaging/tiny_msa.py $(SELFTEST_MSA)
+
+package-gpu: $(VENV)/.installed $(PKG_GPU_VENV)/.installed $(SELFTEST_GGUF) $(SELFTEST_MSA)/config.json
 	packaging/build.sh $(PKG_GPU_VENV)/bin/python gpu $(SELFTEST_GGUF)
+
+# The GPU bundle without the archive, then its self-test under `env -i` (10 checks; without a GPU
+# the MSA runtime takes its fp32 reference path and the kernel check runs on Triton's interpreter).
+package-gpu-test: $(VENV)/.installed $(PKG_GPU_VENV)/.installed $(SELFTEST_GGUF) $(SELFTEST_MSA)/config.json
+	packaging/build.sh $(PKG_GPU_VENV)/bin/python gpu $(SELFTEST_GGUF) --no-archive
+	packaging/selftest-bundle.sh dist/Spyglass-GPU

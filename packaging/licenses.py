@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from native import ABSENT, COMMON, COMMON_TEXTS, EXCEPTIONS, INSIDE_WHEELS, SYSTEM  # noqa: E402
+from native import ABSENT, COMMON, COMMON_TEXTS, EXCEPTIONS, INSIDE_WHEELS, SYSTEM, VENDORED  # noqa: E402
 from sbom import write_sbom  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,15 +179,31 @@ def _system_component(package: str | None, source: Path) -> Component:
 
 def _inside_wheel(source: Path, dist: md.Distribution) -> tuple[str, Callable[[], Component]] | None:
     """A library a wheel carries in `<name>.libs/`, as its own component; its licence text is in
-    the wheel's licence files (OpenCV's LICENSE-3RD-PARTY.txt, NumPy's LICENSE.txt, ...)."""
-    if not source.parent.name.endswith(".libs"):
-        return None
+    the wheel's licence files (OpenCV's LICENSE-3RD-PARTY.txt, NumPy's LICENSE.txt, ...). Other
+    vendored files (native.VENDORED) are matched by their path under site-packages."""
+    vendored = _vendored(source, dist)
+    if vendored or not source.parent.name.endswith(".libs"):
+        return vendored
     texts = _dist_licences(dist)
     for pattern, (name, licence) in INSIDE_WHEELS.items():
         if re.search(pattern, source.name):
             return f"native:{name}", partial(Component, name, f"(in {dist.metadata['Name']})", licence, "native",
                                              licence_files=texts)
     return f"native:{source.name}", partial(Component, source.name, "?", f"{UNKNOWN} in a wheel", "native")
+
+
+def _vendored(source: Path, dist: md.Distribution) -> tuple[str, Callable[[], Component]] | None:
+    root = Path(dist.locate_file("")).resolve()
+    if not source.is_relative_to(root):  # a file a distribution installs outside site-packages
+        return None
+    inside = source.relative_to(root).as_posix()
+    for pattern, (name, licence, text) in VENDORED.items():
+        if re.search(pattern, inside):
+            texts = (_dist_licences(md.distribution(text)) if isinstance(text, str)
+                     else [text] if text is not None else _dist_licences(dist))
+            return f"native:{name}", partial(Component, name, f"(in {dist.metadata['Name']})", licence, "native",
+                                             licence_files=texts)
+    return None
 
 
 def _dist_licences(dist: md.Distribution) -> list[Path]:

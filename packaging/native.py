@@ -3,11 +3,14 @@
 SYSTEM: Debian packages whose shared libraries PyInstaller copies next to the app (the Qt xcb
 platform's X11 and xcb libraries, GLib, D-Bus, ...), from each package's copyright file.
 INSIDE_WHEELS: libraries that wheels carry in their `<name>.libs/` folder (auditwheel), matched
-by file name; OpenCV's own SBOM names them without licences. ABSENT: components a wheel's own SBOM
-lists for some platform that are not in this build, each with the check that proves it here.
-A library missing from these tables fails the licence check until someone adds it with its
-licence, read from the package's copyright file or the project's licence. COMMON_TEXTS: the
-licence texts to copy for wheels that carry none.
+by file name; OpenCV's own SBOM names them without licences. VENDORED: other people's files that
+a wheel carries elsewhere in its package (Triton's copies of NVIDIA's ptxas, CUPTI, libdevice and
+CUDA headers, and of AMD's ROCm headers and bitcode; torch's copy of GCC's libgomp), matched by
+their path under site-packages, so they are not listed under the carrying project's licence.
+ABSENT: components a wheel's own SBOM lists for some platform that are not in this build, each
+with the check that proves it here. A library missing from these tables fails the licence check
+until someone adds it with its licence, read from the package's copyright file or the project's
+licence. COMMON_TEXTS: the licence texts to copy for wheels that carry none.
 """
 
 from __future__ import annotations
@@ -50,6 +53,20 @@ SYSTEM = {
     "libxcb1": X11, "libwayland-client0": "MIT", "libwayland-cursor0": "MIT", "libwayland-egl1": "MIT",
     "libegl1": "MIT", "libgl1": "MIT", "libglx0": "MIT", "libglvnd0": "MIT", "libopengl0": "MIT",
     "libncursesw6": "X11", "libtinfo6": "X11",
+}
+
+NVIDIA = "LicenseRef-NVIDIA-Proprietary"  # the CUDA Toolkit EULA; not GPL, but check its redistribution terms
+# where a vendored component's licence text is found: a distribution (its licence files) or a file
+CUDA_EULA = "nvidia-cuda-runtime"  # the CUDA Toolkit EULA, as NVIDIA's own runtime wheel carries it
+VENDORED = {  # path under site-packages -> (component, licence, licence text or None for the carrier's)
+    r"^triton/backends/nvidia/(bin/|include/|lib/cupti|lib/libdevice)": (
+        "NVIDIA ptxas, CUPTI, libdevice, headers", NVIDIA, CUDA_EULA),
+    r"^triton/backends/amd/(include|lib)/": (
+        "AMD ROCm headers and device bitcode", "MIT AND NCSA", None),  # notices in the files
+    r"^triton/_C/libtriton\.": (
+        "Triton compiler with LLVM and MLIR", "MIT AND Apache-2.0 WITH LLVM-exception", None),
+    r"^torch/lib/libgomp\.": (
+        "GCC OpenMP runtime (libgomp)", GCC_RUNTIME, Path("/usr/share/doc/libgomp1/copyright")),
 }
 
 FFMPEG = "LGPL-2.1-or-later"
