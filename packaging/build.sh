@@ -23,6 +23,7 @@ SPYGLASS_EDITION=$edition SPYGLASS_SELFTEST_GGUF=$(realpath "$gguf") SPYGLASS_SE
   --noconfirm --clean --log-level WARN --workpath "build/pyinstaller-$edition" --distpath dist packaging/spyglass.spec
 "$python" packaging/licenses.py "dist/$name" > "dist/$name.licenses.txt" || { cat "dist/$name.licenses.txt"; exit 1; }
 tail -n 1 "dist/$name.licenses.txt"
+"$python" packaging/dedupe.py "dist/$name"  # identical files (soname copies, repeated licence texts) become links
 mkdir -p "dist/$name/share"
 cp assets/spyglass.png "dist/$name/share/spyglass.png"
 sed "s/@NAME@/$name/" packaging/linux/spyglass.desktop > "dist/$name/share/spyglass.desktop"

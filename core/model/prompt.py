@@ -9,10 +9,13 @@ tool definitions are passed through to the template as it expects them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from tokenizers import Tokenizer
+
+if TYPE_CHECKING:  # imported where used: the GGUF engine renders templates without it (lite bundle)
+    from tokenizers import Tokenizer
 
 
 class PromptError(ValueError):
@@ -53,6 +56,8 @@ def load_template(folder: str | Path) -> ChatTemplate:
 
 
 def load_tokenizer(folder: str | Path) -> Tokenizer:
+    from tokenizers import Tokenizer
+
     path = Path(folder) / "tokenizer.json"
     if not path.is_file():
         raise PromptError(f"{path} does not exist: the model folder needs its tokenizer.json")
