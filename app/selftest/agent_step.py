@@ -77,8 +77,13 @@ class Watched:
 def dry_run_step(point: tuple[int, int] = (40, 40)) -> str:
     """Run one step; return what happened, or raise AssertionError saying what went wrong."""
     executor = Watched()
-    agent = Agent(OneClick(point), executor, consent=AllowOnce(), desktop=LiveDesktop(),
-                  config=AgentConfig(dry_run=True, max_steps=1))
+    agent = Agent(
+        OneClick(point),
+        executor,
+        consent=AllowOnce(),
+        desktop=LiveDesktop(),
+        config=AgentConfig(dry_run=True, max_steps=1),
+    )
     events = list(agent.run("click the window"))
     steps = [e for e in events if hasattr(e, "outcome")]
     assert steps, f"the agent took no step: {events[-1]}"

@@ -56,7 +56,7 @@ class WindowCheck:
             raise RuntimeError("the window is not open, so the screenshot cannot be checked against it")
         top_left = self.window.geometry().topLeft()
         x, y = max(0, top_left.x()), max(0, top_left.y())
-        region = pixels[y: y + self.window.height(), x: x + self.window.width()]
+        region = pixels[y : y + self.window.height(), x : x + self.window.width()]
         colours = len(np.unique(region.reshape(-1, region.shape[-1]), axis=0))
         if colours < 3:
             raise AssertionError(f"the window's part of the {width}x{height} screenshot is blank ({colours} colours)")
@@ -91,16 +91,27 @@ def ingest(root: Path, kind: str) -> str:
 
 
 def gguf_reply(model: Path | None) -> str:
-    from core.engine import GREEDY, GenerateOptions, open_engine
-    from core.events import Finished, ReasoningDelta, TextDelta
-    from core.messages import Message
     from core.settings import Settings
 
     if model is None or not model.is_file():
         raise FileNotFoundError(f"no self-test GGUF at {model}: a frozen build carries one, else pass --self-test-gguf")
-    engine = open_engine(Settings(model_dir=str(model), engine="gguf", context_tokens=512))
+    deltas, reason, _ = stream_reply(Settings(model_dir=str(model), engine="gguf", context_tokens=512))
+    return f"{deltas} deltas streamed from {model.name}, finished: {reason}"
+
+
+def stream_reply(settings, describe=None) -> tuple[int, str, str]:
+    """Open the engine `settings` name, stream 8 greedy tokens answering "hello", close it.
+
+    Returns (text deltas, finish reason, `describe(engine)` once loaded); AssertionError when the
+    reply streams nothing or does not finish."""
+    from core.engine import GREEDY, GenerateOptions, open_engine
+    from core.events import Finished, ReasoningDelta, TextDelta
+    from core.messages import Message
+
+    engine = open_engine(settings)
     try:
         engine.load()
+        where = describe(engine) if describe else ""
         deltas, finished = 0, None
         for event in engine.generate([Message.text("user", "hello")], GenerateOptions(sampling=GREEDY, max_tokens=8)):
             deltas += isinstance(event, (TextDelta, ReasoningDelta))
@@ -111,7 +122,7 @@ def gguf_reply(model: Path | None) -> str:
         raise AssertionError(f"the reply did not finish: {finished}")
     if deltas == 0:
         raise AssertionError("no text streamed")
-    return f"{deltas} deltas streamed from {model.name}, finished: {finished.reason}"
+    return deltas, finished.reason, where
 
 
 def agent_step() -> str:

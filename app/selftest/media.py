@@ -42,7 +42,7 @@ def write_image(path: Path, size: tuple[int, int] = (320, 200)) -> Path:
 
     pixels = np.zeros((size[1], size[0], 3), dtype=np.uint8)
     pixels[:, :, 0] = np.linspace(0, 255, size[0], dtype=np.uint8)
-    pixels[size[1] // 4: 3 * size[1] // 4, size[0] // 4: 3 * size[0] // 4] = (30, 60, 200)
+    pixels[size[1] // 4 : 3 * size[1] // 4, size[0] // 4 : 3 * size[0] // 4] = (30, 60, 200)
     Image.fromarray(pixels).save(path, "PNG")
     return path
 

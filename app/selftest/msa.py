@@ -17,29 +17,18 @@ from core.model.selfcheck import jit_sources, triton_kernel, use_interpreter_wit
 
 
 def msa_reply(folder: Path | None) -> str:
-    from core.engine import GREEDY, GenerateOptions, open_engine
-    from core.events import Finished, ReasoningDelta, TextDelta
-    from core.messages import Message
+    from app.selftest.checks import stream_reply
     from core.settings import Settings
 
     if folder is None or not (folder / "config.json").is_file():
         raise FileNotFoundError(f"no self-test checkpoint at {folder}: the GPU edition carries one")
     use_interpreter_without_cuda()
-    engine = open_engine(Settings(model_dir=str(folder), engine="msa", context_tokens=512))
-    try:
-        engine.load()
-        where = f"{engine.device.type}, {str(engine.dtype).removeprefix('torch.')}, {engine.model.attention.name}"
-        deltas, finished = 0, None
-        for event in engine.generate([Message.text("user", "hello")], GenerateOptions(sampling=GREEDY, max_tokens=8)):
-            deltas += isinstance(event, (TextDelta, ReasoningDelta))
-            finished = event if isinstance(event, Finished) else finished
-    finally:
-        engine.close()
-    if finished is None or finished.reason not in ("length", "stop"):
-        raise AssertionError(f"the reply did not finish: {finished}")
-    if deltas == 0:
-        raise AssertionError("no text streamed")
-    return f"{deltas} deltas streamed from {folder.name} ({where} attention), finished: {finished.reason}"
+
+    def where(engine) -> str:
+        return f"{engine.device.type}, {str(engine.dtype).removeprefix('torch.')}, {engine.model.attention.name}"
+
+    deltas, reason, on = stream_reply(Settings(model_dir=str(folder), engine="msa", context_tokens=512), where)
+    return f"{deltas} deltas streamed from {folder.name} ({on} attention), finished: {reason}"
 
 
 __all__ = ["jit_sources", "msa_reply", "triton_kernel", "use_interpreter_without_cuda"]
