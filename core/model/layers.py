@@ -12,7 +12,14 @@ import torch.nn.functional as F
 
 
 def gemma_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """`x * rsqrt(mean(x^2) + eps) * (1 + w)`, computed in fp32, returned in x's dtype."""
+    """`x * rsqrt(mean(x^2) + eps) * (1 + w)`, computed in fp32, returned in x's dtype.
+
+    On CUDA one Triton kernel (`kernels/norm`): PyTorch's seven small kernels per norm, some
+    twenty norms a decode step, cost more launches than bytes."""
+    if x.is_cuda and x.stride(-1) == 1:
+        from kernels.norm import launch_gemma_rms_norm
+
+        return launch_gemma_rms_norm(x, weight, eps)
     xf = x.float()
     out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
     return (out * (1.0 + weight.float())).to(x.dtype)
