@@ -11,9 +11,44 @@ chosen. Both call `use_interpreter_without_cuda` before anything imports triton 
 
 from __future__ import annotations
 
+import ctypes
+import os
+import shutil
+import sys
+import sysconfig
 from pathlib import Path
 
-from core.model.selfcheck import jit_sources, triton_kernel, use_interpreter_without_cuda
+from core.model import selfcheck
+from core.model.selfcheck import jit_sources
+
+
+def use_interpreter_without_cuda() -> str:
+    """Set TRITON_INTERPRET=1 when no CUDA device is present; return the device the checks use."""
+    if selfcheck.cuda_available():
+        return "cuda"
+    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError("triton was imported before TRITON_INTERPRET could be set; the interpreter cannot run")
+    os.environ["TRITON_INTERPRET"] = "1"
+    return "cpu"
+
+
+def triton_kernel() -> str:
+    return f"{selfcheck.triton_kernel(use_interpreter_without_cuda())}; {compile_needs()}"
+
+
+def compile_needs() -> str:
+    """What Triton's one-off C build (its CUDA helper) would find here: Python.h (which the bundle
+    must carry: FileNotFoundError otherwise), a C compiler and libcuda (the machine's, reported)."""
+    include = Path(sysconfig.get_paths()["include"])
+    if not (include / "Python.h").is_file():
+        raise FileNotFoundError(f"no Python.h in {include}: Triton could not build its CUDA helper on a GPU")
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("clang")
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        libcuda = "libcuda.so.1 found"
+    except OSError:
+        libcuda = "libcuda.so.1 not found"
+    return f"for compiled kernels: Python.h present, C compiler {cc or 'not found'}, {libcuda}"
 
 
 def msa_reply(folder: Path | None) -> str:

@@ -17,15 +17,12 @@ from `kernels.msa`'s public surface, never from its modules.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 
 from .config import ConfigError, M3Config
 from .full_attention import paged_causal_attention
-
-if TYPE_CHECKING:
-    from .step import Step
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +36,16 @@ class Paging(NamedTuple):
     block_table: torch.Tensor
     cu_seqlens_q: torch.Tensor
     seq_lens: torch.Tensor
+
+
+class FullStep(Protocol):
+    """What `full` reads of a forward's `Step` (step.py), named here so neither module imports the other."""
+
+    paging: Paging
+    start: int | None  # the first new token's position, when known on the host
+
+    @property
+    def dense(self) -> torch.Tensor: ...  # int32 [Hkv, n, k]: every visible block
 
 
 def selection_width(blocks: int) -> int:
@@ -82,7 +89,7 @@ class ReferenceAttention:
 
         return reference.sparse_attention(q, k_cache, v_cache, *paging, selection).to(q.dtype)
 
-    def full(self, q, k_cache, v_cache, step: Step):
+    def full(self, q, k_cache, v_cache, step: FullStep):
         """A full-attention layer: the reference with every visible block selected."""
         return self.attend(q, k_cache, v_cache, step.paging, step.dense)
 
@@ -106,7 +113,7 @@ class TritonAttention:
             return msa_decode_attention(q, k_cache, v_cache, *paging, selection, num_splits=splits)
         return msa_sparse_attention(q, k_cache, v_cache, *paging, selection)
 
-    def full(self, q, k_cache, v_cache, step: Step):
+    def full(self, q, k_cache, v_cache, step: FullStep):
         """A full-attention layer: dense SDPA on the gathered pages for a prefill chunk whose first
         position is known on the host, the decode kernels over every visible block for a few tokens."""
         if step.start is None or q.shape[0] <= MAX_DECODE_TOKENS:
@@ -172,7 +179,7 @@ class StaticDecodeAttention:
             num_splits=decode_splits(selection.shape[2]),  # the width is fixed: graph-safe
         )
 
-    def full(self, q, k_cache, v_cache, step: Step):
+    def full(self, q, k_cache, v_cache, step: FullStep):
         """A full-attention layer in the captured step: the decode kernels, every block selected."""
         return self.attend(q, k_cache, v_cache, step.paging, step.dense)
 

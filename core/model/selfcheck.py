@@ -5,37 +5,27 @@ CUDA device, else under Triton's interpreter. Compiled @jit functions are built 
 source (inspect.getsourcelines), which the interpreter quietly does without, so the check also
 reads the source of every @jit function in kernels.msa and triton.language as Triton would: a
 frozen bundle that carries only bytecode fails here. Triton reads TRITON_INTERPRET as kernels
-are defined, so `use_interpreter_without_cuda` must run before anything imports triton or
-kernels. The check also says what the machine offers for compiling kernels (Triton builds a
-small C helper once per machine: a C compiler, Python.h, libcuda).
+are defined, so the caller picks the interpreter (from `cuda_available`) before anything imports
+triton or kernels, and reports what the machine offers for compiling kernels: the self-test
+does both (app/selftest/msa.py), since this layer reads no environment.
 """
 
 from __future__ import annotations
 
-import ctypes
 import inspect
 import math
-import os
-import shutil
 import sys
-import sysconfig
-from pathlib import Path
 
 
-def use_interpreter_without_cuda() -> str:
-    """Set TRITON_INTERPRET=1 when no CUDA device is present; return the device the checks use."""
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (the kernels then run compiled)."""
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda"
-    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-        raise RuntimeError("triton was imported before TRITON_INTERPRET could be set; the interpreter cannot run")
-    os.environ["TRITON_INTERPRET"] = "1"
-    return "cpu"
+    return torch.cuda.is_available()
 
 
-def triton_kernel() -> str:
-    device = use_interpreter_without_cuda()
+def triton_kernel(device: str) -> str:
+    """One MSA kernel on `device` ("cuda", or "cpu" on Triton's interpreter) against the reference."""
     import torch
 
     from kernels.msa import interpreting, msa_block_scores, reference
@@ -53,7 +43,7 @@ def triton_kernel() -> str:
     ours, theirs = jit_sources("kernels.msa"), jit_sources("triton.language")
     return (
         f"msa_block_scores {how} matches kernels.msa.reference (max |diff| {error:.1e}); source readable for "
-        f"{ours} @jit functions of kernels.msa and {theirs} of triton.language; {compile_needs()}"
+        f"{ours} @jit functions of kernels.msa and {theirs} of triton.language"
     )
 
 
@@ -94,18 +84,3 @@ def _block_scores(device: str, score):
     out = score(iq, index_k, block_table, cu_seqlens_q, seq_lens)  # [Hi, T, NB]
     assert out.shape == (heads, queries, math.ceil(seq_len / block))
     return out.cpu()
-
-
-def compile_needs() -> str:
-    """What Triton's one-off C build (its CUDA helper) would find here: Python.h (which the bundle
-    must carry: FileNotFoundError otherwise), a C compiler and libcuda (the machine's, reported)."""
-    include = Path(sysconfig.get_paths()["include"])
-    if not (include / "Python.h").is_file():
-        raise FileNotFoundError(f"no Python.h in {include}: Triton could not build its CUDA helper on a GPU")
-    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("clang")
-    try:
-        ctypes.CDLL("libcuda.so.1")
-        libcuda = "libcuda.so.1 found"
-    except OSError:
-        libcuda = "libcuda.so.1 not found"
-    return f"for compiled kernels: Python.h present, C compiler {cc or 'not found'}, {libcuda}"
