@@ -29,7 +29,7 @@ from torch.nn.attention.bias import causal_lower_right
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.model.attention import dense_selection  # noqa: E402
-from core.model.full_attention import _cudnn_can_split, paged_causal_attention  # noqa: E402
+from core.model.full_attention import cudnn_can_split, paged_causal_attention  # noqa: E402
 from kernels.msa import msa_sparse_attention  # noqa: E402
 
 H, HKV, D, B = 64, 4, 128, 128
@@ -100,7 +100,7 @@ def main() -> None:
         total = prefix + n
         k, v = gather(kc, table, total), gather(vc, table, total)
         if prefix:
-            print(f"{case}: cuDNN takes the split: {_cudnn_can_split(q, k, debug=True)}")
+            print(f"{case}: cuDNN takes the split: {cudnn_can_split(q, debug=True)}")
         rows = torch.tensor(sorted({0, 1, 127, 128, n // 2, n - 2, n - 1}), device="cuda")
         ref = reference_rows(q, k, v, prefix, rows)
         flop = 4 * D * H * (prefix * n + n * (n + 1) / 2)  # every query with every causal key

@@ -37,7 +37,8 @@ from kernels.msa.attention import prefill_launcher  # noqa: E402
 from kernels.msa.decode import launch_decode_attention  # noqa: E402
 from kernels.msa.pipeline import default_blocks_per_split  # noqa: E402
 from kernels.msa import pipeline  # noqa: E402
-from kernels.msa.scoring import launch_block_scores, launch_candidates, query_rows_per_tile  # noqa: E402
+from kernels.msa.candidates import launch_candidates  # noqa: E402
+from kernels.msa.scoring import launch_block_scores, query_rows_per_tile  # noqa: E402
 from kernels.msa.topk import launch_topk  # noqa: E402
 
 H, HKV, D, HI, DI, B, K = 64, 4, 128, 4, 128, 128, 16

@@ -46,7 +46,7 @@ def paged_causal_attention(
     n = q.shape[0]
     total = start + n
     k, v = gather_pages(k_cache, block_table, total), gather_pages(v_cache, block_table, total)
-    if start > 0 and _cudnn_can_split(q, k):
+    if start > 0 and cudnn_can_split(q):
         return _prefix_then_chunk(q, k, v, start)
     q4 = q.transpose(0, 1)[None]  # [1, H, n, D]
     with sdpa_kernel(BACKENDS, set_priority=True):
@@ -58,8 +58,9 @@ def paged_causal_attention(
     return out[0].transpose(0, 1)  # [n, H, D]
 
 
-def _cudnn_can_split(q: torch.Tensor, k: torch.Tensor, *, debug: bool = False) -> bool:
-    """Whether PyTorch's cuDNN attention takes the split's calls (their dtype, head dim, layout)."""
+def cudnn_can_split(q: torch.Tensor, *, debug: bool = False) -> bool:
+    """Whether PyTorch's cuDNN attention takes the split's calls for queries `q` (their dtype,
+    head dim, layout); `debug` makes PyTorch say why not."""
     if not q.is_cuda or not hasattr(torch.ops.aten, "_scaled_dot_product_cudnn_attention"):
         return False
     q4 = q.transpose(0, 1)[None]  # [1, H, n, D]: the chunk's call, whose keys have its shape

@@ -12,12 +12,13 @@ reduction is in a fixed order, atomic-free, and y is written once in x's dtype.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
+
+from kernels.msa.layout import FLOAT_DTYPES, check_tensor, fail, interpreting
 
 
 @triton.jit
@@ -145,11 +146,6 @@ GPU_TILES = Tiles(up_rows=16, up_k=512, down_rows=16, down_k=512, warps=4)
 INTERPRETER_TILES = Tiles(up_rows=32, up_k=64, down_rows=32, down_k=64, warps=4)
 
 
-def interpreting() -> bool:
-    """True when Triton runs kernels on the CPU interpreter (`TRITON_INTERPRET=1`)."""
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
 def new_buffer(shape, dtype: torch.dtype, device) -> torch.Tensor:
     """Every buffer a kernel writes is allocated here, so tests can hand out NaN-poisoned memory."""
     return torch.empty(shape, dtype=dtype, device=device)
@@ -240,12 +236,11 @@ def moe_expert_mix(
     return launch_expert_mix(x, weights, chosen, w1, w3, w2, alpha=alpha, limit=limit)
 
 
-FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-
 def check_expert_mix(x, weights, chosen, w1, w3, w2) -> None:
     """ValueError, naming the argument, unless `launch_expert_mix` can run these tensors."""
-    _check("x", x, rank=2, dtypes=FLOAT_DTYPES, device=x.device if isinstance(x, torch.Tensor) else None)
+    if not isinstance(x, torch.Tensor):
+        fail(f"x must be a torch.Tensor, got {type(x).__name__}")
+    check_tensor("x", x, rank=2, dtypes=FLOAT_DTYPES, device=x.device, anchor="x is")
     for name, t, rank, dtypes in (
         ("weights", weights, 2, FLOAT_DTYPES),
         ("chosen", chosen, 2, (torch.int64, torch.int32)),
@@ -253,39 +248,21 @@ def check_expert_mix(x, weights, chosen, w1, w3, w2) -> None:
         ("w3", w3, 3, FLOAT_DTYPES),
         ("w2", w2, 3, FLOAT_DTYPES),
     ):
-        _check(name, t, rank=rank, dtypes=dtypes, device=x.device)
+        check_tensor(name, t, rank=rank, dtypes=dtypes, device=x.device, anchor="x is")
     n_experts, inter, hidden = w1.shape
     if x.shape[1] != hidden:
-        _fail(f"x has hidden size {x.shape[1]} but w1 is [E, I, H] = {list(w1.shape)}; they must agree on H")
+        fail(f"x has hidden size {x.shape[1]} but w1 is [E, I, H] = {list(w1.shape)}; they must agree on H")
     if w3.shape != w1.shape:
-        _fail(f"w3 has shape {list(w3.shape)}; it must match w1's [E, I, H] = {list(w1.shape)}")
+        fail(f"w3 has shape {list(w3.shape)}; it must match w1's [E, I, H] = {list(w1.shape)}")
     if tuple(w2.shape) != (n_experts, hidden, inter):
-        _fail(f"w2 has shape {list(w2.shape)}; it must be [E, H, I] = {[n_experts, hidden, inter]}")
+        fail(f"w2 has shape {list(w2.shape)}; it must be [E, H, I] = {[n_experts, hidden, inter]}")
     if w3.dtype != w1.dtype or w2.dtype != w1.dtype:
-        _fail(f"w1, w3, w2 have dtypes {w1.dtype}, {w3.dtype}, {w2.dtype}; pass one dtype for all three")
+        fail(f"w1, w3, w2 have dtypes {w1.dtype}, {w3.dtype}, {w2.dtype}; pass one dtype for all three")
     if chosen.shape[0] != x.shape[0] or chosen.shape[1] < 1:
-        _fail(f"chosen has shape {list(chosen.shape)}; it must be [T, k] with T = {x.shape[0]} tokens and k >= 1")
+        fail(f"chosen has shape {list(chosen.shape)}; it must be [T, k] with T = {x.shape[0]} tokens and k >= 1")
     if weights.shape != chosen.shape:
-        _fail(f"weights has shape {list(weights.shape)}; it must match chosen's [T, k] = {list(chosen.shape)}")
+        fail(f"weights has shape {list(weights.shape)}; it must match chosen's [T, k] = {list(chosen.shape)}")
     bad = (chosen < 0) | (chosen >= n_experts)
     if chosen.numel() and bool(bad.any()):
         t, j = (int(i) for i in bad.nonzero()[0])
-        _fail(f"chosen[{t}, {j}] = {int(chosen[t, j])} is not an expert id (0..{n_experts - 1})")
-
-
-def _check(name: str, t, *, rank: int, dtypes: tuple, device) -> None:
-    if not isinstance(t, torch.Tensor):
-        _fail(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.dim() != rank:
-        _fail(f"{name} must have rank {rank}, got shape {list(t.shape)}")
-    if t.dtype not in dtypes:
-        names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
-        _fail(f"{name} has dtype {str(t.dtype).removeprefix('torch.')}; pass one of: {names}")
-    if t.device != device:
-        _fail(f"{name} is on {t.device} but x is on {device}; move it with .to({str(device)!r})")
-    if t.dim() and t.shape[-1] > 1 and t.stride(-1) != 1:
-        _fail(f"{name} must be contiguous in its last dimension; pass {name}.contiguous()")
-
-
-def _fail(message: str) -> None:
-    raise ValueError(message)
+        fail(f"chosen[{t}, {j}] = {int(chosen[t, j])} is not an expert id (0..{n_experts - 1})")

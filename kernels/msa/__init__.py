@@ -10,6 +10,7 @@ checks read device values.
 
 from . import reference
 from .attention import msa_sparse_attention
+from .candidates import launch_candidates
 from .decode import decode_splits, launch_decode_attention, msa_decode_attention
 from .layout import (
     INDEX_FP8,
@@ -27,7 +28,7 @@ from .pipeline import (
     msa_prefill,
     msa_select,
 )
-from .scoring import launch_candidates, msa_block_scores
+from .scoring import msa_block_scores
 from .topk import check_selection_params, launch_topk, msa_topk
 
 

@@ -64,7 +64,11 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
-def check_tensor(name: str, t: torch.Tensor, *, rank: int, dtypes: tuple, device: torch.device) -> None:
+def check_tensor(
+    name: str, t: torch.Tensor, *, rank: int, dtypes: tuple, device: torch.device, anchor: str = "the queries are"
+) -> None:
+    """ValueError naming `name` unless `t` is a tensor of that rank, one of `dtypes`, on `device`
+    (where `anchor` lives) and contiguous in its last dimension."""
     if not isinstance(t, torch.Tensor):
         fail(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.dim() != rank:
@@ -73,7 +77,7 @@ def check_tensor(name: str, t: torch.Tensor, *, rank: int, dtypes: tuple, device
         names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
         fail(f"{name} has dtype {str(t.dtype).removeprefix('torch.')}; pass one of: {names}")
     if t.device != device:
-        fail(f"{name} is on {t.device} but the queries are on {device}; move it with .to({str(device)!r})")
+        fail(f"{name} is on {t.device} but {anchor} on {device}; move it with .to({str(device)!r})")
     if t.stride(-1) != 1:
         fail(f"{name} must be contiguous in its last dimension; pass {name}.contiguous()")
 

@@ -17,9 +17,10 @@ import triton
 
 from . import layout
 from .attention import check_attention_inputs, prefill_launcher
+from .candidates import launch_candidates
 from .decode import launch_decode_attention
 from .layout import FLOAT_DTYPES, BatchInfo, check_batch, check_tensor, fail, token_positions
-from .scoring import check_index_inputs, launch_block_scores, launch_candidates, query_rows_per_tile
+from .scoring import check_index_inputs, launch_block_scores, query_rows_per_tile
 from .topk import check_selection_params, launch_topk
 
 MAX_DECODE_TOKENS = 16

@@ -1,0 +1,222 @@
+"""Decode-time block candidates (MSA.md §3-§4): scoring, pooling and a running top list fused.
+
+A few new tokens per sequence cannot fill a scoring tile, so the blocks of each sequence are
+split across programs. Each program pools its blocks' scores with `scoring._pool_page_group`
+and keeps each (token, index head) row's best blocks in registers (`_insert_group`), writing
+only those candidates; `topk.py` merges the splits. With `tokens_per_tile` set and one split
+the same kernel serves prefill selection without writing a block-score tensor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from . import layout
+from .scoring import _load_query_rows, _pool_page_group, blocks_per_iteration, dot_precision
+
+
+@triton.jit
+def _insert_group(
+    top_s,
+    top_i,
+    pooled,
+    b0,
+    row_ok,
+    last,
+    blk_hi,
+    slot,
+    BPI: tl.constexpr,
+    NR_P: tl.constexpr,
+    INIT: tl.constexpr,
+    LOCAL: tl.constexpr,
+):
+    """Offer `BPI` blocks from `b0` (scores `pooled [R, BPI]`) to each row's running top list.
+    Blocks arrive in ascending id, so a tie never evicts; the evicted entry is an empty slot
+    (id -1, score -inf) if any, else the worst score with the highest id. A -inf block fills
+    an empty slot, so every rankable block can reach the merge."""
+    c = tl.arange(0, BPI)[None, :]
+    for i in tl.static_range(BPI):
+        b = b0 + i
+        v = tl.max(tl.where(c == i, pooled, float("-inf")), axis=1)  # [R]
+        worst = tl.min(top_s, axis=1)
+        evict_key = tl.where(top_i < 0, 2**30 + slot, top_i * NR_P + slot)  # empty slots first
+        evict_key = tl.where(top_s == worst[:, None], evict_key, -(2**30))
+        evict_max = tl.max(evict_key, axis=1)
+        evict = evict_key == evict_max[:, None]
+        better = (v > worst) | ((v == worst) & (evict_max >= 2**30))
+        take = row_ok & (b >= INIT) & (b <= last - LOCAL) & (b < blk_hi) & better
+        top_s = tl.where(evict & take[:, None], v[:, None], top_s)
+        top_i = tl.where(evict & take[:, None], b, top_i)
+    return top_s, top_i
+
+
+@triton.jit
+def _candidates_kernel(
+    iq_ptr,
+    ik_ptr,
+    bt_ptr,
+    cu_ptr,
+    len_ptr,
+    cand_s_ptr,
+    cand_i_ptr,
+    stride_qt,
+    stride_qh,
+    stride_kp,
+    stride_kb,
+    stride_bs,
+    stride_ch,
+    stride_ct,
+    blocks_per_split,
+    sm_scale,
+    HI: tl.constexpr,
+    HI_P: tl.constexpr,
+    BQ: tl.constexpr,
+    DI: tl.constexpr,
+    BLOCK: tl.constexpr,
+    BPI: tl.constexpr,
+    NRANK: tl.constexpr,
+    NR_P: tl.constexpr,
+    INIT: tl.constexpr,
+    LOCAL: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+):
+    split = tl.program_id(0)
+    seq = tl.program_id(1)
+    tile = tl.num_programs(2) - 1 - tl.program_id(2)  # the longest rows first
+    q0 = tl.load(cu_ptr + seq)
+    q_len = tl.load(cu_ptr + seq + 1) - q0
+    seq_len = tl.load(len_ptr + seq)
+    if tile * BQ >= tl.maximum(q_len, 1):
+        return
+    r = tl.arange(0, BQ * HI_P)
+    tok = tile * BQ + r // HI_P  # rows are (token, index head) pairs
+    head = r % HI_P
+    row_ok = (tok < q_len) & (head < HI)
+    pos = seq_len - q_len + tok
+    last = pos // BLOCK  # [R] each row's local block
+    q = _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI)
+    blk_lo = split * blocks_per_split
+    tile_last = (seq_len - q_len + tl.minimum(tile * BQ + BQ, q_len) - 1) // BLOCK
+    blk_hi = tl.minimum(blk_lo + blocks_per_split, tile_last + 1)
+    last_blk = blk_hi - 1
+    bt_row = bt_ptr + seq.to(tl.int64) * stride_bs
+    # groups wholly before the tile's first token need no causal mask
+    full_end = tl.maximum(tl.minimum((seq_len - q_len + tile * BQ) // BLOCK, blk_hi) - blk_lo, 0) // BPI * BPI + blk_lo
+
+    slot = tl.arange(0, NR_P)[None, :]  # running list: padding slots hold +inf, never evicted
+    top_s = tl.zeros([BQ * HI_P, NR_P], tl.float32) + tl.where(slot < NRANK, float("-inf"), float("inf"))
+    top_i = tl.zeros([BQ * HI_P, NR_P], tl.int32) - 1
+    for b0 in range(blk_lo, full_end, BPI):
+        pooled = _pool_page_group(
+            q,
+            pos,
+            ik_ptr,
+            bt_row,
+            b0,
+            last_blk,
+            seq_len,
+            stride_kp,
+            stride_kb,
+            sm_scale,
+            BQ * HI_P,
+            DI,
+            BLOCK,
+            BPI,
+            DOT_PREC,
+            CAUSAL=False,
+        )
+        top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
+    for b0 in range(full_end, blk_hi, BPI):
+        pooled = _pool_page_group(
+            q,
+            pos,
+            ik_ptr,
+            bt_row,
+            b0,
+            last_blk,
+            seq_len,
+            stride_kp,
+            stride_kb,
+            sm_scale,
+            BQ * HI_P,
+            DI,
+            BLOCK,
+            BPI,
+            DOT_PREC,
+        )
+        top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
+    out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct
+    out += split * NRANK + slot
+    ok = row_ok[:, None] & (slot < NRANK)
+    tl.store(cand_s_ptr + out, top_s, mask=ok)
+    tl.store(cand_i_ptr + out, top_i, mask=ok)
+
+
+def launch_candidates(
+    iq,
+    index_k_cache,
+    block_table,
+    cu_seqlens_q,
+    seq_lens,
+    *,
+    max_q_len,
+    max_blocks,
+    blocks_per_split,
+    topk,
+    init_blocks,
+    local_blocks,
+    tokens_per_tile=None,
+):
+    """Per-split candidate lists `(scores fp32, ids int32)`, each `[Hi, T, n_splits * n_rank]`.
+
+    Decode: one tile holds a sequence's few new tokens and its blocks are split over programs.
+    Prefill (`tokens_per_tile` set, one split): tiles of query tokens walk all their blocks,
+    keeping the best blocks on chip, so no block-score tensor is written."""
+    total_q, n_heads, dim = iq.shape
+    block = index_k_cache.shape[1]
+    n_rank = topk - init_blocks - local_blocks
+    bpi = blocks_per_iteration(block)
+    per_split = max(bpi, -(-blocks_per_split // bpi) * bpi)
+    n_splits = max(1, triton.cdiv(max_blocks, per_split))
+    cand_s = layout.new_buffer((n_heads, total_q, n_splits * n_rank), torch.float32, iq.device)
+    cand_i = layout.new_buffer((n_heads, total_q, n_splits * n_rank), torch.int32, iq.device)
+    if n_rank == 0 or total_q == 0:
+        return cand_s, cand_i
+    heads_p = triton.next_power_of_2(n_heads)
+    bq = tokens_per_tile or triton.next_power_of_2(max_q_len)
+    bq = max(bq, 16 // min(heads_p, 16))  # tl.dot needs 16 rows
+    _candidates_kernel[(n_splits, seq_lens.numel(), triton.cdiv(max(max_q_len, 1), bq))](
+        iq,
+        index_k_cache,
+        block_table,
+        cu_seqlens_q,
+        seq_lens,
+        cand_s,
+        cand_i,
+        iq.stride(0),
+        iq.stride(1),
+        index_k_cache.stride(0),
+        index_k_cache.stride(1),
+        block_table.stride(0),
+        cand_s.stride(0),
+        cand_s.stride(1),
+        per_split,
+        1.0 / math.sqrt(dim),
+        HI=n_heads,
+        HI_P=heads_p,
+        BQ=bq,
+        DI=dim,
+        BLOCK=block,
+        BPI=bpi,
+        NRANK=n_rank,
+        NR_P=triton.next_power_of_2(n_rank),
+        INIT=init_blocks,
+        LOCAL=local_blocks,
+        DOT_PREC=dot_precision(iq.dtype),
+        num_warps=4 if bq * heads_p <= 128 else 8,
+    )
+    return cand_s, cand_i
