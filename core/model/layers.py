@@ -50,6 +50,18 @@ def apply_partial_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) ->
     return torch.cat((rot * cos + rotated * sin, rest), dim=-1)
 
 
+def gemma_rms_norm_rope(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, cos: torch.Tensor, sin: torch.Tensor
+) -> torch.Tensor:
+    """The per-head norm of `x [T, heads, D]`, then the partial rotary embedding: on CUDA one
+    Triton kernel (`kernels/norm`) with the same roundings as the two steps composed here."""
+    if x.is_cuda and x.stride(-1) == 1:
+        from kernels.norm import launch_gemma_rms_norm_rope
+
+        return launch_gemma_rms_norm_rope(x, weight, eps, cos, sin)
+    return apply_partial_rope(gemma_rms_norm(x, weight, eps), cos, sin)
+
+
 def swiglu_oai(gate: torch.Tensor, up: torch.Tensor, alpha: float, limit: float) -> torch.Tensor:
     """`(clamp(up, -l, l) + 1) * g * sigmoid(alpha * g)` with `g = clamp(gate, max=l)`."""
     gate = gate.clamp(max=limit)

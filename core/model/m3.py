@@ -127,18 +127,15 @@ class M3TextModel:
     def _attention(self, i, x, w: LayerWeights, cos, sin, cache: PagedCache, step: Step) -> torch.Tensor:
         cfg = self.cfg
         n = x.shape[0]
-        q = layers.gemma_rms_norm(F.linear(x, w.q).view(n, cfg.num_heads, cfg.head_dim), w.q_norm, cfg.rms_norm_eps)
-        k = layers.gemma_rms_norm(F.linear(x, w.k).view(n, cfg.num_kv_heads, cfg.head_dim), w.k_norm, cfg.rms_norm_eps)
+        eps, norm_rope = cfg.rms_norm_eps, layers.gemma_rms_norm_rope
+        q = norm_rope(F.linear(x, w.q).view(n, cfg.num_heads, cfg.head_dim), w.q_norm, eps, cos, sin)
+        k = norm_rope(F.linear(x, w.k).view(n, cfg.num_kv_heads, cfg.head_dim), w.k_norm, eps, cos, sin)
         v = F.linear(x, w.v).view(n, cfg.num_kv_heads, cfg.head_dim)
-        q, k = layers.apply_partial_rope(q, cos, sin), layers.apply_partial_rope(k, cos, sin)
         ik = None
         if w.index is not None:
             ix, di = w.index, cfg.index_head_dim
-            iq = layers.gemma_rms_norm(
-                F.linear(x, ix["q_proj"]).view(n, cfg.index_heads, di), ix["q_norm"], cfg.rms_norm_eps
-            )
-            ik = layers.gemma_rms_norm(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], cfg.rms_norm_eps)
-            iq, ik = layers.apply_partial_rope(iq, cos, sin), layers.apply_partial_rope(ik, cos, sin)[:, 0]
+            iq = norm_rope(F.linear(x, ix["q_proj"]).view(n, cfg.index_heads, di), ix["q_norm"], eps, cos, sin)
+            ik = norm_rope(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], eps, cos, sin)[:, 0]
         cache.write(i, step.pages, step.slots, k, v, ik)
         if ik is None:  # a full-attention layer
             out = step.attention.full(q, cache.k[i], cache.v[i], step)

@@ -16,7 +16,11 @@ import triton
 import triton.language as tl
 
 from . import layout
-from .scoring import _load_query_rows, _pool_page_group, blocks_per_iteration, dot_precision
+from .layout import interpreting
+from .scoring import _fp8_cache_queries, _load_query_rows, _pool_page_group, blocks_per_iteration, dot_precision
+
+FP8_AS_F16 = True  # an fp8 cache is scored in fp16 (exact, cheaper to widen than bf16); A/B knob
+GPU_DECODE_TILE = (1, 4)  # blocks per loop step, warps, for decode tiles (few rows) on the GPU; docs/benchmarks.md
 
 
 @triton.jit
@@ -83,6 +87,7 @@ def _candidates_kernel(
     INIT: tl.constexpr,
     LOCAL: tl.constexpr,
     DOT_PREC: tl.constexpr,
+    FP8_F16: tl.constexpr,
 ):
     split = tl.program_id(0)
     seq = tl.program_id(1)
@@ -99,6 +104,8 @@ def _candidates_kernel(
     pos = seq_len - q_len + tok
     last = pos // BLOCK  # [R] each row's local block
     q = _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI)
+    if FP8_F16:
+        q, factor = _fp8_cache_queries(q)
     blk_lo = split * blocks_per_split
     tile_last = (seq_len - q_len + tl.minimum(tile * BQ + BQ, q_len) - 1) // BLOCK
     blk_hi = tl.minimum(blk_lo + blocks_per_split, tile_last + 1)
@@ -129,6 +136,8 @@ def _candidates_kernel(
             DOT_PREC,
             CAUSAL=False,
         )
+        if FP8_F16:
+            pooled = pooled * factor[:, None]
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
     for b0 in range(full_end, blk_hi, BPI):
         pooled = _pool_page_group(
@@ -148,6 +157,8 @@ def _candidates_kernel(
             BPI,
             DOT_PREC,
         )
+        if FP8_F16:
+            pooled = pooled * factor[:, None]
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
     out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct
     out += split * NRANK + slot
@@ -179,7 +190,8 @@ def launch_candidates(
     total_q, n_heads, dim = iq.shape
     block = index_k_cache.shape[1]
     n_rank = topk - init_blocks - local_blocks
-    bpi = blocks_per_iteration(block)
+    decode = tokens_per_tile is None and not interpreting()
+    bpi = GPU_DECODE_TILE[0] if decode else blocks_per_iteration(block)
     per_split = max(bpi, -(-blocks_per_split // bpi) * bpi)
     n_splits = max(1, triton.cdiv(max_blocks, per_split))
     cand_s = layout.new_buffer((n_heads, total_q, n_splits * n_rank), torch.float32, iq.device)
@@ -217,6 +229,7 @@ def launch_candidates(
         INIT=init_blocks,
         LOCAL=local_blocks,
         DOT_PREC=dot_precision(iq.dtype),
-        num_warps=4 if bq * heads_p <= 128 else 8,
+        FP8_F16=FP8_AS_F16 and index_k_cache.dtype == torch.float8_e4m3fn and iq.dtype != torch.float32,
+        num_warps=GPU_DECODE_TILE[1] if decode and bq * heads_p <= 128 else 4 if bq * heads_p <= 128 else 8,
     )
     return cand_s, cand_i

@@ -159,6 +159,7 @@ def _merge_splits_kernel(
 
 
 MAX_SPLITS = 128
+GPU_TILE = (1, 8, 3)  # selected pages per loop step, warps (head_dim > 64), pipeline stages; docs/benchmarks.md
 
 
 def decode_splits(width: int) -> int:
@@ -172,7 +173,7 @@ def decode_splits(width: int) -> int:
 def slots_per_iteration() -> int:
     """Selected pages per loop step: one on the GPU, four under the CPU interpreter (fewer,
     larger interpreted steps)."""
-    return 4 if interpreting() else 1
+    return 4 if interpreting() else GPU_TILE[0]
 
 
 def launch_decode_attention(
@@ -231,7 +232,8 @@ def launch_decode_attention(
         SLOTS_PER_SPLIT=per_split,
         NUM_SPLITS=num_splits,
         DOT_PREC=dot_precision(q.dtype),
-        num_warps=4 if dim <= 64 else 8,
+        num_warps=4 if dim <= 64 else GPU_TILE[1],
+        num_stages=GPU_TILE[2],
     )
     if num_splits > 1:
         # the merge holds [heads, splits, D] at once: fewer heads a program when there are many splits

@@ -83,6 +83,17 @@ def _pool_page_group(
 
 
 @triton.jit
+def _fp8_cache_queries(q):
+    """The queries for an fp8 (e4m3) key cache, as fp16: e4m3 widens to fp16 in one instruction
+    per pair (to bf16 in several), and fp16 holds every bf16 query element from 2^-17 to 2^15
+    exactly. A row whose largest |q| passes 2^15 is first divided by a power of two (exact);
+    returns (fp16 queries `[R, DI]`, the per-row factor `[R]` that scales its scores back)."""
+    big = tl.max(tl.abs(q.to(tl.float32)), axis=1)
+    factor = tl.exp2(tl.where(big > 32768.0, tl.ceil(tl.log2(big)) - 15.0, 0.0))
+    return (q.to(tl.float32) / factor[:, None]).to(tl.float16), factor
+
+
+@triton.jit
 def _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI: tl.constexpr):
     d = tl.arange(0, DI)
     rows = (q0 + tok).to(tl.int64) * stride_qt + head * stride_qh

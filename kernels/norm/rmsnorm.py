@@ -15,6 +15,19 @@ import triton.language as tl
 
 
 @triton.jit
+def _rounded(x, dt: tl.constexpr):
+    """fp32 `x` rounded to `dt` (to nearest, ties to even), returned as fp32. bf16 is rounded with
+    integer operations: Triton's CPU interpreter truncates fp32 -> bf16 casts, the GPU does not,
+    and the tests compare roundings bit for bit. NaN stays NaN."""
+    if dt == tl.bfloat16:
+        bits = x.to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+        return tl.where(x == x, bits.to(tl.float32, bitcast=True), x)
+    else:
+        return x.to(dt).to(tl.float32)
+
+
+@triton.jit
 def _gemma_rms_norm_kernel(
     x_ptr,
     w_ptr,
@@ -36,7 +49,7 @@ def _gemma_rms_norm_kernel(
     # [BN]
     w = tl.load(w_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
     inv = 1.0 / tl.sqrt(tl.sum(x * x, axis=1) / n_cols + eps)  # [BR]
-    y = x * inv[:, None] * (1.0 + w[None, :])
+    y = _rounded(x * inv[:, None] * (1.0 + w[None, :]), out_ptr.dtype.element_ty)
     tl.store(out_ptr + rows[:, None] * stride_out + cols[None, :], y.to(out_ptr.dtype.element_ty), mask=ok)
 
 

@@ -213,3 +213,16 @@ def test_a_cache_of_another_float_dtype_is_still_refused(device):
     b = make_batch([100], [1], kv_heads=1, index_dim=64, block=16, dtype=torch.bfloat16, device=device)
     with pytest.raises(ValueError, match="index_k_cache has dtype float16; pass one of: bfloat16, float8_e4m3fn"):
         msa_select(b.iq, b.index_k_cache.half(), *b.paging)
+
+
+@pytest.mark.parametrize(("dtype", "scale"), [(torch.bfloat16, 2.0**30), (torch.float16, 1.5 * 2**15)])
+def test_decode_selection_with_queries_beyond_fp16(dtype, scale, device):
+    """bf16/fp16 queries meet an fp8 cache in fp16 (`candidates.FP8_AS_F16`); a row whose largest
+    |q| passes 2^15 is first scaled by a power of two, so queries of 2^30 (bf16) or 1.5 * 2^15
+    (fp16) still select the reference's blocks exactly instead of overflowing to inf. Integer keys
+    and queries keep every score exact, so ties must go to the lower block id as in the reference."""
+    b = _integer_batch(device, [3, 1, 2])
+    b.iq = (b.iq * scale).to(dtype)
+    b.iq[0, 1] = b.iq[0, 1] / scale  # an ordinary row beside the huge ones
+    sel = msa_decode_select(b.iq, b.index_k_cache, *b.paging, topk=6, blocks_per_split=7)
+    _check_against_reference(b, sel, topk=6, block=16)

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from core.model import layers
-from kernels.norm import gemma_rms_norm, launch_gemma_rms_norm, reference
+from kernels.norm import (
+    gemma_rms_norm,
+    gemma_rms_norm_rope,
+    launch_gemma_rms_norm,
+    launch_gemma_rms_norm_rope,
+    reference,
+)
 
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 2e-3}
 
@@ -46,3 +52,48 @@ def test_rows_of_a_strided_view(device):
 def test_refuses_bad_arguments(x, w, match):
     with pytest.raises(ValueError, match=match):
         gemma_rms_norm(x, w, 1e-6)
+
+
+ROPE_CASES = [(1, 64, 128, 64), (5, 4, 128, 64), (3, 1, 128, 64), (7, 2, 72, 32), (4, 3, 64, 64), (0, 4, 128, 64)]
+
+
+def rope_inputs(n, heads, dim, rot, dtype, device, *, token_stride=None):
+    """x `[n, heads, D]` (read through `token_stride` when given), weight, eps, cos and sin."""
+    g = torch.Generator().manual_seed(n * 1000 + heads * 10 + dim)
+    wide = (torch.randn(n, token_stride or heads * dim, generator=g) * 3).to(device, dtype)
+    x = wide[:, : heads * dim].view(n, heads, dim)
+    w = (torch.randn(dim, generator=g) / 4).to(device, dtype)
+    angles = torch.rand(n, rot // 2, generator=g) * 1000
+    emb = torch.cat((angles, angles), dim=-1)
+    return x, w, 1e-6, emb.cos().to(device, dtype), emb.sin().to(device, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("case", ROPE_CASES)
+def test_norm_rope_matches_the_reference(case, dtype, device):
+    args = rope_inputs(*case, dtype, device)
+    out = gemma_rms_norm_rope(*args)
+    assert out.shape == args[0].shape and out.dtype == dtype and out.is_contiguous()
+    tol = {torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 3e-3}[dtype]
+    torch.testing.assert_close(out.float(), reference.gemma_rms_norm_rope(*args), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("case", ROPE_CASES[1:4])
+def test_norm_rope_rounds_as_the_composed_steps(case, dtype, device):
+    """The fused kernel equals the norm kernel followed by the runtime's torch rotation, bit for
+    bit: every product and the sum round to x's dtype where PyTorch rounds them."""
+    x, w, eps, cos, sin = rope_inputs(*case, dtype, device, token_stride=2 * case[1] * case[2])
+    assert x.stride(0) == 2 * case[1] * case[2]  # rows read through the token stride of a wider projection
+    composed = layers.apply_partial_rope(launch_gemma_rms_norm(x, w, eps), cos, sin)
+    assert torch.equal(launch_gemma_rms_norm_rope(x, w, eps, cos, sin), composed)
+
+
+@pytest.mark.parametrize(
+    ("shape", "rot", "match"),
+    [((3, 8), 4, "expected \\[tokens, heads, D\\]"), ((3, 2, 8), 3, "rot must be even"), ((3, 2, 8), 10, "<= D")],
+)
+def test_norm_rope_refuses_bad_arguments(shape, rot, match):
+    x = torch.zeros(*shape)
+    with pytest.raises(ValueError, match=match):
+        gemma_rms_norm_rope(x, torch.zeros(shape[-1]), 1e-6, torch.zeros(3, rot), torch.zeros(3, rot))
