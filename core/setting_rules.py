@@ -23,6 +23,7 @@ from typing import Any
 
 DTYPES = ("bf16", "fp32")
 ATTENTION_BACKENDS = ("reference", "triton")
+INDEX_CACHES = ("auto", "fp8")  # the MSA index keys' cache: the KV cache's dtype, or fp8 e4m3
 MAX_TOKENS = 10_000_000
 MAX_SEED = 2**32 - 1
 DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?")
@@ -66,6 +67,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "msa.dtype": (DTYPES.__contains__, f"one of {', '.join(DTYPES)}, or null for the default"),
     "msa.attention": (ATTENTION_BACKENDS.__contains__, f"one of {', '.join(ATTENTION_BACKENDS)}, or null"),
+    "msa.index_cache": (INDEX_CACHES.__contains__, f"one of {', '.join(INDEX_CACHES)} (auto: the KV cache's dtype)"),
     "gguf.gpu_layers": (_finite(-1), "a whole number: -1 for all layers, 0 for none, or a count"),
     "gguf.threads": (_finite(1), "a whole number of at least 1, or null for llama.cpp's choice"),
     "gguf.mmproj": (_no_nul, "a file name (text without NUL characters), or null"),

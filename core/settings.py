@@ -3,7 +3,7 @@
 Precedence is CLI > environment (`SPYGLASS_*`) > settings file > defaults (STYLE 13). This is the
 only module that reads Spyglass's environment variables. Settings every backend shares sit at the
 top level; what only one backend reads sits in that backend's section (`msa`: our runtime's
-device, dtype, attention and decode-graph switches; the GGUF and remote sections come with those
+device, dtype, attention, decode-graph and index-cache switches; the GGUF and remote sections come with those
 backends), and `spyglass serve` has one too (`serve`: its address, queue and limits), as does the
 computer-use agent (`agent`: its step cap, the monitor it works on, its emergency-stop keys). Keys are
 dotted (`msa.device`) in `FIELDS`, in the README table and on the command line; the file nests
@@ -26,7 +26,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .setting_rules import ATTENTION_BACKENDS, DTYPES, SHOWN_CHARS, shown, validate
+from .setting_rules import ATTENTION_BACKENDS, DTYPES, INDEX_CACHES, SHOWN_CHARS, shown, validate
 
 LEGACY_KEYS = {"device": "msa.device", "dtype": "msa.dtype", "attention": "msa.attention"}  # files before sections
 
@@ -50,6 +50,10 @@ class MsaSettings:
     )
     decode_graph: bool = field(
         default=True, metadata=_env("SPYGLASS_DECODE_GRAPH", "replay decode steps as a CUDA graph (Triton backend)")
+    )
+    index_cache: str = field(
+        default="auto",
+        metadata=_env("SPYGLASS_INDEX_CACHE", "MSA index keys' cache: auto (the KV cache's dtype) or fp8 (e4m3)"),
     )
 
     def __post_init__(self) -> None:
@@ -466,6 +470,7 @@ __all__ = [
     "env_overrides",
     "FIELDS",
     "GgufSettings",
+    "INDEX_CACHES",
     "MsaSettings",
     "RemoteSettings",
     "ServeSettings",

@@ -9,7 +9,8 @@ new prompt (placeholders compare by the content of their medium, so a new image 
 old one's cache) and prefills only the rest, running the tower only for media not yet cached.
 A prompt that does not fit is refused before any image is processed. `cancel` may be called
 from any thread. `from_settings` is the registry's factory: the `msa` settings section says
-where and how the model runs.
+where and how the model runs, the index keys' cache dtype included (fp8 e4m3 when asked; an
+attention backend that cannot read it fails the load before any weight is read).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from core.events import Event, Finished, LoadProgress
 from core.messages import Message, template_messages
+from core.model.attention import check_index_cache
 from core.model.cache import PagedCache, Sequence
 from core.model.checkpoint import Checkpoint
 from core.model.config import config_from_dict, read_config_json
@@ -46,6 +48,7 @@ DEFAULT_CONTEXT = 32768
 
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+INDEX_DTYPES = {"auto": None, "fp8": torch.float8_e4m3fn}  # msa.index_cache -> PagedCache's index_dtype
 CPU_WEIGHTS_LIMIT = 8 * 10**9  # bytes of safetensors the CPU reference path is allowed to take on
 
 
@@ -66,6 +69,7 @@ def from_settings(settings: Settings) -> MsaEngine:
         context_tokens=settings.context_tokens,
         attention=msa.attention,
         decode_graph=msa.decode_graph,
+        index_dtype=INDEX_DTYPES[msa.index_cache],
     )
 
 
@@ -113,6 +117,7 @@ class MsaEngine(EngineBase):
         context_tokens: int | None = None,
         attention: str | None = None,
         decode_graph: bool = True,
+        index_dtype: torch.dtype | None = None,
         prefill_chunk: int = 8192,
         image_budget: ImageBudget = ImageBudget(),
         video_budget: VideoBudget = VideoBudget(),
@@ -122,6 +127,7 @@ class MsaEngine(EngineBase):
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.context_tokens, self.attention, self.prefill_chunk = context_tokens, attention, prefill_chunk
         self.decode_graph = decode_graph
+        self.index_dtype = index_dtype or self.dtype  # the MSA index keys' cache: the KV cache's dtype by default
         self.state = "idle"
         self.error: str | None = None
         self.image_budget, self.video_budget = image_budget, video_budget
@@ -137,6 +143,7 @@ class MsaEngine(EngineBase):
             raise EngineError(f"the engine is {self.state}; load it once, from idle")
         self.state = "loading"
         try:
+            self._check_index_cache()
             data = read_config_json(self.folder)
             cfg = config_from_dict(data, self.folder / "config.json")
             ckpt = Checkpoint(self.folder, cfg)
@@ -155,8 +162,9 @@ class MsaEngine(EngineBase):
             )
             self.vision = self._load_vision(data, ckpt, cfg)
             self.context = min(self.context_tokens or DEFAULT_CONTEXT, cfg.max_position_embeddings)
+            pages = -(-self.context // cfg.index_block_size)
             self.cache = PagedCache(
-                cfg, num_pages=-(-self.context // cfg.index_block_size), dtype=self.dtype, device=self.device
+                cfg, num_pages=pages, dtype=self.dtype, device=self.device, index_dtype=self.index_dtype
             )
             self.seq = Sequence()
         except Exception as err:
@@ -164,7 +172,20 @@ class MsaEngine(EngineBase):
             self.model = self.cache = None
             raise
         self.state = "ready"
-        log.info("loaded %s on %s (%s), context %d tokens", self.folder, self.device, self.dtype, self.context)
+        kinds = f"{self.dtype}, index cache {self.index_dtype}"
+        log.info("loaded %s on %s (%s), context %d tokens", self.folder, self.device, kinds, self.context)
+
+    def _check_index_cache(self) -> None:
+        """EngineError, naming the setting, when the attention backend cannot read the index cache's
+        dtype on this device (fp8 on a GPU below compute capability 8.9)."""
+        try:
+            check_index_cache(self.device, self.attention, self.index_dtype)
+        except ValueError as err:
+            kind = str(self.index_dtype).removeprefix("torch.")
+            raise EngineError(
+                f"msa.index_cache: an index cache of {kind} cannot be used on {self.device}: {err}. "
+                "Set msa.index_cache to auto (SPYGLASS_INDEX_CACHE=auto): the KV cache's dtype"
+            ) from err
 
     def info(self) -> EngineInfo:
         self._require_ready()

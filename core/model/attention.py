@@ -10,7 +10,8 @@ through SDPA on the gathered pages (`full_attention.py`), the others through `at
 The backend is chosen once, in `choose_attention`, with the reason logged; its `name` argument
 forces one (the settings pass the user's choice; tests run the Triton path under the interpreter
 on the CPU). Choosing Triton for a config checks the config's sizes against what the kernels
-support, so an unsupported model is refused at load, not at its first forward. Everything comes
+support, so an unsupported model is refused at load, not at its first forward; `check_index_cache`
+does the same for an fp8 index-K cache on a GPU whose Triton has no e4m3. Everything comes
 from `kernels.msa`'s public surface, never from its modules.
 """
 
@@ -234,3 +235,15 @@ def check_triton_sizes(cfg: M3Config) -> None:
             f"index_topk_blocks={cfg.index_topk_blocks}, index_local_blocks={cfg.index_local_blocks}); "
             "choose the reference attention backend (slow) or a model with supported sizes"
         ) from err
+
+
+def check_index_cache(device: torch.device | str, name: str | None, index_dtype: torch.dtype) -> None:
+    """ValueError unless the backend for `device` (`name` forced, as in `choose_attention`) reads an
+    index-K cache of `index_dtype`, so a cache it cannot read is refused at load, not at its first
+    forward. The reference upcasts the stored keys to fp32 (exact for e4m3), so it reads fp8 on any
+    device, the CPU included; the compiled Triton kernels have no e4m3 below compute capability 8.9."""
+    from kernels.msa import INDEX_FP8, check_fp8_device, check_index_cache_dtype
+
+    check_index_cache_dtype("index_dtype", index_dtype)
+    if index_dtype == INDEX_FP8 and name != "reference":  # on CUDA the backend is Triton unless forced
+        check_fp8_device(torch.device(device))

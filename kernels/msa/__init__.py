@@ -3,7 +3,8 @@
 See README.md in this folder for the math, the mask and the data layout. This module is the
 whole surface the runtime uses: the checked public functions, `check_shapes` to refuse a model
 the kernels cannot run before its first forward, `interpreting` (is Triton on the CPU
-interpreter?), `index_keys_for_cache` (how index keys are stored, fp8 e4m3 included), and the
+interpreter?), `index_keys_for_cache` (how index keys are stored, fp8 e4m3 included),
+`check_fp8_device` (can the compiled kernels read an fp8 index-K cache on this device?), and the
 unchecked launchers that a sync-free decode step (a CUDA graph) calls directly because the
 checks read device values.
 """
@@ -28,7 +29,7 @@ from .pipeline import (
     msa_prefill,
     msa_select,
 )
-from .scoring import msa_block_scores
+from .scoring import check_fp8_device, msa_block_scores
 from .topk import check_selection_params, launch_topk, msa_topk
 
 
@@ -56,6 +57,7 @@ def check_shapes(
 __all__ = [
     "INDEX_FP8",
     "check_finite_index_queries",
+    "check_fp8_device",
     "check_index_cache_dtype",
     "check_shapes",
     "decode_splits",

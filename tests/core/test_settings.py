@@ -69,6 +69,21 @@ def test_each_engine_has_its_section_in_the_file_the_environment_and_the_flags(t
         load_settings(env={"SPYGLASS_ATTENTION": "fast"}, path=path)
 
 
+def test_the_index_cache_comes_from_the_flags_the_environment_the_file_or_the_default(tmp_path):
+    path = tmp_path / "settings.json"
+    assert load_settings(env={}, path=path).msa.index_cache == "auto"
+    save_settings(Settings(msa=MsaSettings(index_cache="fp8")), path)
+    assert json.loads(path.read_text()) == {"msa": {"index_cache": "fp8"}}
+    assert load_settings(env={}, path=path).msa.index_cache == "fp8"
+    env = {"SPYGLASS_INDEX_CACHE": "auto"}
+    assert load_settings(env=env, path=path).msa.index_cache == "auto"
+    assert load_settings({"msa.index_cache": "fp8"}, env=env, path=path).msa.index_cache == "fp8"
+    assert load_settings({"msa.index_cache": None}, env=env, path=path).msa.index_cache == "auto"
+    with pytest.raises(ValueError, match=r"SPYGLASS_INDEX_CACHE: setting msa.index_cache = 'fp16' is not allowed; "
+                                         r"it must be one of auto, fp8 \(auto: the KV cache's dtype\)"):
+        load_settings(env={"SPYGLASS_INDEX_CACHE": "fp16"}, path=path)
+
+
 def test_a_file_from_before_sections_still_reads(tmp_path):
     path = tmp_path / "settings.json"
     path.write_text('{"device": "cpu", "dtype": "bf16", "max_tokens": 7}')

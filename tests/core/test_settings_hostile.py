@@ -33,6 +33,7 @@ BAD = [
     ("msa.device", '"cuda:x"', "cuda:x", "cuda:x", "'cuda:x'", "cpu, cuda or cuda:N"),
     ("msa.dtype", '"fp16"', "fp16", "fp16", "'fp16'", "one of bf16, fp32"),
     ("msa.attention", '"fast"', "fast", "fast", "'fast'", "one of reference, triton"),
+    ("msa.index_cache", '"e5m2"', "e5m2", "e5m2", "'e5m2'", "one of auto, fp8 (auto: the KV cache's dtype)"),
     ("model_dir", '["a", "b"]', None, ["a", "b"], "['a', 'b']", "a folder name"),
     ("model_dir", '"/models/a\\u0000b"', None, "/models/a\0b", "'/models/a\\x00b'", "without NUL"),
     ("system_prompt", "{}", None, {}, "{}", "text"),
