@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -55,7 +56,22 @@ def profile_context(model, cfg, context: int, steps: int, rows: int, index_dtype
         model.decode(7, cache, seq)
     end.record()
     torch.cuda.synchronize()
-    print(f"\n== context {context}: {start.elapsed_time(end) / steps:.3f} ms a step (wall, {steps} steps)")
+    stepped = start.elapsed_time(end) / steps
+    decoder = model._decoders[id(cache)]
+    start.record()
+    for _ in range(steps):  # the graph alone: the device's time for a step
+        decoder.graph.replay()
+    end.record()
+    torch.cuda.synchronize()
+    replay = start.elapsed_time(end) / steps
+    token = torch.tensor([7], device="cuda")
+    begin = time.perf_counter()
+    for _ in range(steps):  # as benchmarks/m3_runtime.py times it: the token read back each step
+        model.decode(int(token), cache, seq)
+    torch.cuda.synchronize()
+    synced = (time.perf_counter() - begin) * 1e3 / steps
+    print(f"\n== context {context}: {stepped:.3f} ms a step ({steps} steps; graph replays alone {replay:.3f} ms, "
+          f"with the token read back as m3_runtime.py does {synced:.3f} ms)")
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             model.decode(7, cache, seq)

@@ -163,7 +163,7 @@ class StaticDecodeAttention:
             local_blocks=local_blocks,
         )
 
-    def attend(self, q, k_cache, v_cache, paging: Paging, selection):
+    def attend(self, q, k_cache, v_cache, paging: Paging, selection, *, visible_prefix: bool = False):
         from kernels.msa import decode_splits, launch_decode_attention
 
         return launch_decode_attention(
@@ -178,11 +178,14 @@ class StaticDecodeAttention:
             torch.empty_like(q),
             softmax_scale=q.shape[2] ** -0.5,
             num_splits=decode_splits(selection.shape[2]),  # the width is fixed: graph-safe
+            visible_prefix=visible_prefix,
         )
 
     def full(self, q, k_cache, v_cache, step: FullStep):
-        """A full-attention layer in the captured step: the decode kernels, every block selected."""
-        return self.attend(q, k_cache, v_cache, step.paging, step.dense)
+        """A full-attention layer in the captured step: the decode kernels, every block selected.
+        The selection is as wide as the block table (fixed, for the graph); the kernel stops at
+        the visible blocks."""
+        return self.attend(q, k_cache, v_cache, step.paging, step.dense, visible_prefix=True)
 
 
 AttentionBackend = ReferenceAttention | TritonAttention | StaticDecodeAttention

@@ -20,7 +20,11 @@ from .layout import interpreting
 from .scoring import _fp8_cache_queries, _load_query_rows, _pool_page_group, blocks_per_iteration, dot_precision
 
 FP8_AS_F16 = True  # an fp8 cache is scored in fp16 (exact, cheaper to widen than bf16); A/B knob
-GPU_DECODE_TILE = (1, 4)  # blocks per loop step, warps, for decode tiles (few rows) on the GPU; docs/benchmarks.md
+GPU_DECODE_TILE = (
+    2,
+    4,
+    2,
+)  # blocks per loop step, warps, stages for decode tiles (few rows) on the GPU; docs/benchmarks.md
 
 
 @triton.jit
@@ -231,5 +235,6 @@ def launch_candidates(
         DOT_PREC=dot_precision(iq.dtype),
         FP8_F16=FP8_AS_F16 and index_k_cache.dtype == torch.float8_e4m3fn and iq.dtype != torch.float32,
         num_warps=GPU_DECODE_TILE[1] if decode and bq * heads_p <= 128 else 4 if bq * heads_p <= 128 else 8,
+        num_stages=GPU_DECODE_TILE[2] if decode else 3,
     )
     return cand_s, cand_i

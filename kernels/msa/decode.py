@@ -60,6 +60,7 @@ def _decode_attn_kernel(
     SLOTS_PER_SPLIT: tl.constexpr,
     NUM_SPLITS: tl.constexpr,
     DOT_PREC: tl.constexpr,
+    PREFIX: tl.constexpr,
 ):
     tok = tl.program_id(0).to(tl.int64)
     kv = tl.program_id(1)
@@ -82,6 +83,8 @@ def _decode_attn_kernel(
     bt_row = bt_ptr + seq * stride_bs
     lo = split * SLOTS_PER_SPLIT
     hi = tl.minimum(lo + SLOTS_PER_SPLIT, TOPK)
+    if PREFIX:  # valid entries are a prefix of at most L + 1: slots past it hold -1, skip them
+        hi = tl.minimum(hi, pos // BLOCK + 1)
     for s0 in range(lo, hi, SLOTS):
         slot = s0 + n // BLOCK
         blk = tl.load(sel_row + slot, mask=slot < hi, other=-1)  # [N]
@@ -159,7 +162,7 @@ def _merge_splits_kernel(
 
 
 MAX_SPLITS = 128
-GPU_TILE = (1, 8, 3)  # selected pages per loop step, warps (head_dim > 64), pipeline stages; docs/benchmarks.md
+GPU_TILE = (1, 4, 2)  # selected pages per loop step, warps (head_dim > 64), pipeline stages; docs/benchmarks.md
 
 
 def decode_splits(width: int) -> int:
@@ -177,9 +180,24 @@ def slots_per_iteration() -> int:
 
 
 def launch_decode_attention(
-    q, k_cache, v_cache, block_table, selection, seq_ids, positions, seq_lens, out, *, softmax_scale, num_splits
+    q,
+    k_cache,
+    v_cache,
+    block_table,
+    selection,
+    seq_ids,
+    positions,
+    seq_lens,
+    out,
+    *,
+    softmax_scale,
+    num_splits,
+    visible_prefix=False,
 ):
-    """Fill `out` `[T, H, D]`. Arguments are trusted."""
+    """Fill `out` `[T, H, D]`. Arguments are trusted. `visible_prefix`: the caller promises each
+    row's valid entries are its first `pos // B + 1` slots at most, -1 after (MSA.md §4 rows, and
+    a full-attention layer's every visible block in order), so slots past them are not visited: a
+    selection as wide as the whole block table costs what the visible blocks cost."""
     total_q, n_heads, dim = q.shape
     n_kv, block = k_cache.shape[1], k_cache.shape[2]
     topk = selection.shape[2]
@@ -232,6 +250,7 @@ def launch_decode_attention(
         SLOTS_PER_SPLIT=per_split,
         NUM_SPLITS=num_splits,
         DOT_PREC=dot_precision(q.dtype),
+        PREFIX=visible_prefix,
         num_warps=4 if dim <= 64 else GPU_TILE[1],
         num_stages=GPU_TILE[2],
     )

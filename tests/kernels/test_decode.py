@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from conftest import assert_close
-from kernels.msa import decode_splits, msa_decode, msa_decode_attention, msa_decode_select, msa_select, reference
+from kernels.msa import (
+    decode_splits,
+    launch_decode_attention,
+    msa_decode,
+    msa_decode_attention,
+    msa_decode_select,
+    msa_select,
+    reference,
+)
 from kernels.msa.layout import token_positions
 from msa_cases import make_batch
 from selection_check import check_selection
@@ -71,6 +79,13 @@ def test_wide_dense_selection_over_many_splits(num_splits, device):
                                num_splits=num_splits)
     ref = reference.sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel.contiguous())
     assert_close(out, ref, torch.bfloat16)
+    # the runtime's graph step promises the valid prefix, so the kernel stops at the visible blocks
+    seq_ids, _ = token_positions(batch.cu_seqlens_q, batch.seq_lens, batch.q.shape[0])
+    fast = torch.full_like(batch.q, float("nan"))
+    launch_decode_attention(batch.q, batch.k_cache, batch.v_cache, batch.block_table, sel.contiguous(), seq_ids,
+                            positions, batch.seq_lens, fast, softmax_scale=64**-0.5, num_splits=num_splits,
+                            visible_prefix=True)
+    assert_close(fast, ref, torch.bfloat16)
 
 
 def test_decode_splits():

@@ -81,12 +81,17 @@ def test_norm_rope_matches_the_reference(case, dtype, device):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("case", ROPE_CASES[1:4])
 def test_norm_rope_rounds_as_the_composed_steps(case, dtype, device):
-    """The fused kernel equals the norm kernel followed by the runtime's torch rotation, bit for
-    bit: every product and the sum round to x's dtype where PyTorch rounds them."""
+    """The fused kernel rounds where the norm kernel followed by the runtime's torch rotation
+    rounds: the norm's output, each product and the sum, in x's dtype. The two kernels' fp32 sums
+    of squares may differ in their last bit (the compiler orders them), so a few elements may land
+    one unit in the last place apart; a kernel that skipped a rounding would differ far more often."""
     x, w, eps, cos, sin = rope_inputs(*case, dtype, device, token_stride=2 * case[1] * case[2])
     assert x.stride(0) == 2 * case[1] * case[2]  # rows read through the token stride of a wider projection
-    composed = layers.apply_partial_rope(launch_gemma_rms_norm(x, w, eps), cos, sin)
-    assert torch.equal(launch_gemma_rms_norm_rope(x, w, eps, cos, sin), composed)
+    fused = launch_gemma_rms_norm_rope(x, w, eps, cos, sin).float()
+    composed = layers.apply_partial_rope(launch_gemma_rms_norm(x, w, eps), cos, sin).float()
+    ulp = torch.finfo(dtype).eps * composed.abs().clamp_min(torch.finfo(dtype).tiny)  # one unit at each value
+    assert bool(((fused - composed).abs() <= ulp).all())
+    assert float((fused != composed).float().mean()) < 0.01
 
 
 @pytest.mark.parametrize(
