@@ -82,16 +82,20 @@ def test_norm_rope_matches_the_reference(case, dtype, device):
 @pytest.mark.parametrize("case", ROPE_CASES[1:4])
 def test_norm_rope_rounds_as_the_composed_steps(case, dtype, device):
     """The fused kernel rounds where the norm kernel followed by the runtime's torch rotation
-    rounds: the norm's output, each product and the sum, in x's dtype. The two kernels' fp32 sums
-    of squares may differ in their last bit (the compiler orders them), so a few elements may land
-    one unit in the last place apart; a kernel that skipped a rounding would differ far more often."""
+    rounds: the norm's output, each product and the sum, in x's dtype. In bf16, the runtime's
+    dtype, the two agree bit for bit (the interpreter, and an H200 on 2026-12-01); a kernel that
+    rounded once at the end would differ in about 15 % of the rotated elements. fp16, with three
+    more mantissa bits, sees the two kernels' fp32 arithmetic differ in its last places on the
+    GPU, so there the bound is a few units of the summands."""
     x, w, eps, cos, sin = rope_inputs(*case, dtype, device, token_stride=2 * case[1] * case[2])
     assert x.stride(0) == 2 * case[1] * case[2]  # rows read through the token stride of a wider projection
-    fused = launch_gemma_rms_norm_rope(x, w, eps, cos, sin).float()
-    composed = layers.apply_partial_rope(launch_gemma_rms_norm(x, w, eps), cos, sin).float()
-    ulp = torch.finfo(dtype).eps * composed.abs().clamp_min(torch.finfo(dtype).tiny)  # one unit at each value
-    assert bool(((fused - composed).abs() <= ulp).all())
-    assert float((fused != composed).float().mean()) < 0.01
+    fused = launch_gemma_rms_norm_rope(x, w, eps, cos, sin)
+    composed = layers.apply_partial_rope(launch_gemma_rms_norm(x, w, eps), cos, sin)
+    if dtype == torch.bfloat16:
+        assert torch.equal(fused, composed)
+    else:
+        unit = 4 * torch.finfo(dtype).eps
+        torch.testing.assert_close(fused, composed, rtol=unit, atol=unit)
 
 
 @pytest.mark.parametrize(
