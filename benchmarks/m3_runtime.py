@@ -80,9 +80,10 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def time_decode(step, steps: int) -> float:
-    """Seconds for `steps` single-token steps after the prefill, following two warm-up steps."""
-    step(), step()
+def time_decode(step, steps: int, warmup: int = 2) -> float:
+    """Seconds for `steps` single-token steps after the prefill, following `warmup` warm-up steps."""
+    for _ in range(warmup):
+        step()
     torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
@@ -91,7 +92,9 @@ def time_decode(step, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_ours(cfg, context: int, steps: int, repeats: int, chunk: int = 0, warmup: int = 0) -> dict:
+def bench_ours(
+    cfg, context: int, steps: int, repeats: int, chunk: int = 0, warmup: int = 0, decode_warmup: int = 2
+) -> dict:
     """`chunk` > 0 prefills in chunks of that many tokens, as the engine does; `warmup` > 0 warms
     up (compiles) on that many tokens instead of the whole context (for 1M, where a run is a minute)."""
     torch.cuda.reset_peak_memory_stats()
@@ -120,7 +123,7 @@ def bench_ours(cfg, context: int, steps: int, repeats: int, chunk: int = 0, warm
 
     t_forward = time_decode(forward_step, steps)
     cache.truncate(seq, context)
-    t_decode = time_decode(lambda: model.decode(int(token), cache, seq), steps)  # what generation runs
+    t_decode = time_decode(lambda: model.decode(int(token), cache, seq), steps, decode_warmup)  # what generation runs
     gib = 2**-30
     return {"prefill_tok_s": context / t_prefill, "decode_tok_s": steps / t_decode, "prefill_chunk": chunk,
             "prefill_s": t_prefill, "decode_ms_per_token": 1e3 * t_decode / steps,
@@ -177,6 +180,8 @@ def main() -> None:
     parser.add_argument("--skip-transformers", action="store_true")
     parser.add_argument("--prefill-chunk", type=int, default=0, help="prefill in chunks of this many tokens (0: one)")
     parser.add_argument("--warmup-tokens", type=int, default=0, help="warm up on this many tokens (0: the context)")
+    parser.add_argument("--decode-warmup", type=int, default=2,
+                        help="decode steps before the timed ones (the first two compile and capture the graph)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     text = m3_text_config(args.layers)
@@ -185,7 +190,8 @@ def main() -> None:
     print(f"{card}, torch {torch.__version__}, M3 full width, {args.layers} layers, bf16", flush=True)
     rows = []
     for context in (int(c) for c in args.contexts.split(",")):
-        ours = bench_ours(cfg, context, args.decode_steps, args.repeats, args.prefill_chunk, args.warmup_tokens)
+        ours = bench_ours(cfg, context, args.decode_steps, args.repeats, args.prefill_chunk, args.warmup_tokens,
+                          args.decode_warmup)
         row = {"context": context, "ours": ours}
         free()
         print(json.dumps(row), flush=True)

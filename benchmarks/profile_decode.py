@@ -39,14 +39,19 @@ def kernel_table(prof, steps: int, rows: int) -> str:
     return "\n".join(lines)
 
 
-def profile_context(model, cfg, context: int, steps: int, rows: int, index_dtype) -> None:
-    cache = PagedCache(cfg, num_pages=-(-(context + 4 * steps + 8) // cfg.index_block_size), device="cuda",
+def profile_context(model, cfg, context: int, steps: int, rows: int, index_dtype, forward_steps: int = 0) -> None:
+    extra = 4 * steps + forward_steps + 8
+    cache = PagedCache(cfg, num_pages=-(-(context + extra) // cfg.index_block_size), device="cuda",
                        index_dtype=index_dtype)
     seq = Sequence()
     ids = torch.randint(0, cfg.vocab_size, (context,), device="cuda")
     chunk = 16384
     for start in range(0, context, chunk):
         model.forward(ids[start : start + chunk], cache, seq, last_only=True)
+    token = torch.tensor([7], device="cuda")
+    for _ in range(forward_steps):  # as m3_runtime.py does before its decode timing: host-bound steps
+        model.forward(token, cache, seq, last_only=True)
+    cache.truncate(seq, context)
     for _ in range(3):  # capture and warm the graph
         model.decode(7, cache, seq)
     torch.cuda.synchronize()
@@ -64,7 +69,6 @@ def profile_context(model, cfg, context: int, steps: int, rows: int, index_dtype
     end.record()
     torch.cuda.synchronize()
     replay = start.elapsed_time(end) / steps
-    token = torch.tensor([7], device="cuda")
     begin = time.perf_counter()
     for _ in range(steps):  # as benchmarks/m3_runtime.py times it: the token read back each step
         model.decode(int(token), cache, seq)
@@ -88,13 +92,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rows", type=int, default=30)
     parser.add_argument("--fp8", action="store_true", help="fp8 (e4m3) index-K cache")
+    parser.add_argument("--forward-steps", type=int, default=0,
+                        help="ordinary one-token forwards before decoding, as m3_runtime.py runs them first")
     args = parser.parse_args()
     cfg = config_from_dict({"text_config": m3_text_config(args.layers)})
     model = M3TextModel(cfg, RandomWeights(cfg), dtype=torch.bfloat16, device="cuda")
     print(f"card: {torch.cuda.get_device_name()}  torch {torch.__version__}")
     index_dtype = torch.float8_e4m3fn if args.fp8 else None
     for context in (int(c) for c in args.contexts.split(",")):
-        profile_context(model, cfg, context, args.steps, args.rows, index_dtype)
+        profile_context(model, cfg, context, args.steps, args.rows, index_dtype, args.forward_steps)
 
 
 if __name__ == "__main__":
