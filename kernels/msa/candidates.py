@@ -108,8 +108,10 @@ def _candidates_kernel(
     pos = seq_len - q_len + tok
     last = pos // BLOCK  # [R] each row's local block
     q = _load_query_rows(iq_ptr, q0, tok, head, row_ok, stride_qt, stride_qh, DI)
+    scale = sm_scale
     if FP8_F16:
         q, factor = _fp8_cache_queries(q)
+        scale = sm_scale * factor[:, None]  # [R, 1]: undoes each row's power-of-two scale, exactly
     blk_lo = split * blocks_per_split
     tile_last = (seq_len - q_len + tl.minimum(tile * BQ + BQ, q_len) - 1) // BLOCK
     blk_hi = tl.minimum(blk_lo + blocks_per_split, tile_last + 1)
@@ -132,7 +134,7 @@ def _candidates_kernel(
             seq_len,
             stride_kp,
             stride_kb,
-            sm_scale,
+            scale,
             BQ * HI_P,
             DI,
             BLOCK,
@@ -140,8 +142,6 @@ def _candidates_kernel(
             DOT_PREC,
             CAUSAL=False,
         )
-        if FP8_F16:
-            pooled = pooled * factor[:, None]
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
     for b0 in range(full_end, blk_hi, BPI):
         pooled = _pool_page_group(
@@ -154,15 +154,13 @@ def _candidates_kernel(
             seq_len,
             stride_kp,
             stride_kb,
-            sm_scale,
+            scale,
             BQ * HI_P,
             DI,
             BLOCK,
             BPI,
             DOT_PREC,
         )
-        if FP8_F16:
-            pooled = pooled * factor[:, None]
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
     out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct
     out += split * NRANK + slot

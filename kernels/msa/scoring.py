@@ -59,8 +59,9 @@ def _pool_page_group(
     DOT_PREC: tl.constexpr,
     CAUSAL: tl.constexpr = True,
 ):
-    """Block-max scores of `BPI` consecutive blocks starting at `b0`: `[R, BPI]`. Without
-    CAUSAL the caller promises every key lies at or before every row's position."""
+    """Block-max scores of `BPI` consecutive blocks starting at `b0`: `[R, BPI]`, times `sm_scale`
+    (a scalar, or `[R, 1]` per row). Without CAUSAL the caller promises every key lies at or
+    before every row's position."""
     n = tl.arange(0, BPI * BLOCK)
     blk = b0 + n // BLOCK
     off = n % BLOCK
