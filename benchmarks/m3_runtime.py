@@ -93,7 +93,8 @@ def time_decode(step, steps: int, warmup: int = 2) -> float:
 
 
 def bench_ours(
-    cfg, context: int, steps: int, repeats: int, chunk: int = 0, warmup: int = 0, decode_warmup: int = 2
+    cfg, context: int, steps: int, repeats: int, chunk: int = 0, warmup: int = 0, decode_warmup: int = 2,
+    index_dtype: torch.dtype | None = None,
 ) -> dict:
     """`chunk` > 0 prefills in chunks of that many tokens, as the engine does; `warmup` > 0 warms
     up (compiles) on that many tokens instead of the whole context (for 1M, where a run is a minute)."""
@@ -101,7 +102,8 @@ def bench_ours(
     model = M3TextModel(cfg, RandomWeights(cfg), dtype=torch.bfloat16, device="cuda")
     assert model.attention.name == "triton"
     weights = torch.cuda.memory_allocated()
-    cache = PagedCache(cfg, num_pages=-(-(context + 2 * steps + 8) // cfg.index_block_size), device="cuda")
+    pages = -(-(context + 2 * steps + 8) // cfg.index_block_size)
+    cache = PagedCache(cfg, num_pages=pages, device="cuda", index_dtype=index_dtype)
     kv = sum(t.numel() * t.element_size() for t in (*cache.k, *cache.v))
     index = sum(t.numel() * t.element_size() for t in cache.index_k.values())
     ids = torch.randint(0, cfg.vocab_size, (context,), device="cuda")
@@ -182,16 +184,20 @@ def main() -> None:
     parser.add_argument("--warmup-tokens", type=int, default=0, help="warm up on this many tokens (0: the context)")
     parser.add_argument("--decode-warmup", type=int, default=2,
                         help="decode steps before the timed ones (the first two compile and capture the graph)")
+    parser.add_argument("--index-cache", choices=("bf16", "fp8"), default="bf16", help="the index-K cache's dtype")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    index_dtype = torch.float8_e4m3fn if args.index_cache == "fp8" else None
     text = m3_text_config(args.layers)
     cfg = config_from_dict({"text_config": text})
     card = torch.cuda.get_device_name()
-    print(f"{card}, torch {torch.__version__}, M3 full width, {args.layers} layers, bf16", flush=True)
+    print(f"{card}, torch {torch.__version__}, M3 full width, {args.layers} layers, bf16, "
+          f"index cache {args.index_cache}",
+          flush=True)
     rows = []
     for context in (int(c) for c in args.contexts.split(",")):
         ours = bench_ours(cfg, context, args.decode_steps, args.repeats, args.prefill_chunk, args.warmup_tokens,
-                          args.decode_warmup)
+                          args.decode_warmup, index_dtype)
         row = {"context": context, "ours": ours}
         free()
         print(json.dumps(row), flush=True)

@@ -97,7 +97,17 @@ class PagedCache:
         index_k: torch.Tensor | None,
     ) -> None:
         """Store new tokens' `k`, `v` `[n, Hkv, D]` (and `index_k` `[n, Di]`) at device `pages`/`slots`
-        `[n]` (no host sync, so a captured decode step can write too)."""
+        `[n]` (no host sync, so a captured decode step can write too). On CUDA one Triton launch
+        writes all three (`kernels.msa.launch_cache_write`); elsewhere tensor indexing does."""
+        index_cache = self.index_k.get(layer) if index_k is not None else None
+        same = k.dtype == v.dtype == self.k[layer].dtype
+        if index_k is not None and index_cache is not None:
+            same &= index_cache.dtype in (index_k.dtype, torch.float8_e4m3fn)
+        if k.is_cuda and same:
+            from kernels.msa import launch_cache_write
+
+            launch_cache_write(k, v, index_k, pages, slots, self.k[layer], self.v[layer], index_cache)
+            return
         self.k[layer][pages, :, slots] = k.to(self.k[layer].dtype)
         self.v[layer][pages, :, slots] = v.to(self.v[layer].dtype)
         if index_k is not None:

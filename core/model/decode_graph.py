@@ -32,10 +32,7 @@ class StaticDecoder:
         self.cu = torch.tensor([0, 1], dtype=torch.int32, device=dev)
         self.width = selection_width(pages)  # the dense layers' selection covers the whole table
         self.attention = StaticDecodeAttention(pages, self.position, torch.zeros(1, dtype=torch.int32, device=dev))
-        # With an fp8 index-K cache the replayed step gave other logits than the eager one on an
-        # H200 (torch 2.11; docs/benchmarks.md): until that is understood, that step runs eagerly.
-        fp8 = any(t.dtype == torch.float8_e4m3fn for t in cache.index_k.values())
-        self.use_graph = dev.type == "cuda" and not fp8
+        self.use_graph = dev.type == "cuda"
         self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: torch.Tensor | None = None  # the captured graph's output
         self.steps = 0

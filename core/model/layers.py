@@ -70,10 +70,12 @@ def swiglu_oai(gate: torch.Tensor, up: torch.Tensor, alpha: float, limit: float)
 
 
 def gated_mlp(
-    x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, *, alpha: float, limit: float
+    x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, *, alpha: float, limit: float
 ) -> torch.Tensor:
-    """Dense SwiGLU-OAI feed-forward (also the shared expert): weights `[I, H]`, `[I, H]`, `[H, I]`."""
-    return F.linear(swiglu_oai(F.linear(x, w_gate), F.linear(x, w_up), alpha, limit), w_down)
+    """Dense SwiGLU-OAI feed-forward (also the shared expert): `w_gate_up` `[2I, H]` (the gate's
+    rows, then the up projection's: one GEMM), `w_down` `[H, I]`."""
+    gate, up = F.linear(x, w_gate_up).chunk(2, dim=-1)
+    return F.linear(swiglu_oai(gate, up, alpha, limit), w_down)
 
 
 def route(x: torch.Tensor, router: torch.Tensor, bias: torch.Tensor, top_k: int):
@@ -117,7 +119,8 @@ def mix_experts(
         y, start = torch.empty_like(rows), 0
         for e, c in enumerate(counts.tolist()):
             if c:
-                y[start : start + c] = gated_mlp(rows[start : start + c], w1[e], w3[e], w2[e], alpha=alpha, limit=limit)
+                r = rows[start : start + c]
+                y[start : start + c] = F.linear(swiglu_oai(F.linear(r, w1[e]), F.linear(r, w3[e]), alpha, limit), w2[e])
                 start += c
     scaled = y * weights.reshape(-1)[order, None].to(y.dtype)
     return torch.zeros_like(x).index_add_(0, token, scaled.to(x.dtype))

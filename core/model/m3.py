@@ -128,14 +128,15 @@ class M3TextModel:
         cfg = self.cfg
         n = x.shape[0]
         eps, norm_rope = cfg.rms_norm_eps, layers.gemma_rms_norm_rope
-        q = norm_rope(F.linear(x, w.q).view(n, cfg.num_heads, cfg.head_dim), w.q_norm, eps, cos, sin)
-        k = norm_rope(F.linear(x, w.k).view(n, cfg.num_kv_heads, cfg.head_dim), w.k_norm, eps, cos, sin)
-        v = F.linear(x, w.v).view(n, cfg.num_kv_heads, cfg.head_dim)
+        parts = F.linear(x, w.qkv).split(w.qkv_split, dim=-1)  # q, k, v (, index q, index k): views
+        q = norm_rope(parts[0].view(n, cfg.num_heads, cfg.head_dim), w.q_norm, eps, cos, sin)
+        k = norm_rope(parts[1].view(n, cfg.num_kv_heads, cfg.head_dim), w.k_norm, eps, cos, sin)
+        v = parts[2].view(n, cfg.num_kv_heads, cfg.head_dim)
         ik = None
         if w.index is not None:
             ix, di = w.index, cfg.index_head_dim
-            iq = norm_rope(F.linear(x, ix["q_proj"]).view(n, cfg.index_heads, di), ix["q_norm"], eps, cos, sin)
-            ik = norm_rope(F.linear(x, ix["k_proj"]).view(n, 1, di), ix["k_norm"], eps, cos, sin)[:, 0]
+            iq = norm_rope(parts[3].view(n, cfg.index_heads, di), ix["q_norm"], eps, cos, sin)
+            ik = norm_rope(parts[4].view(n, 1, di), ix["k_norm"], eps, cos, sin)[:, 0]
         cache.write(i, step.pages, step.slots, k, v, ik)
         if ik is None:  # a full-attention layer
             out = step.attention.full(q, cache.k[i], cache.v[i], step)
@@ -156,10 +157,8 @@ class M3TextModel:
         cfg, m = self.cfg, w.mlp
         kw = dict(alpha=cfg.swiglu_alpha, limit=cfg.swiglu_limit)
         if kind != MOE_MLP:
-            return layers.gated_mlp(x, m["gate"], m["up"], m["down"], **kw)
+            return layers.gated_mlp(x, m["gate_up"], m["down"], **kw)
         weights, chosen = layers.route(x, m["router"], m["bias"], cfg.experts_per_token)
         mix = layers.mix_gathered_experts if gathered else layers.mix_experts
         routed = mix(x, weights, chosen, m["w1"], m["w3"], m["w2"], **kw)
-        return routed * cfg.routed_scaling_factor + layers.gated_mlp(
-            x, m["shared_gate"], m["shared_up"], m["shared_down"], **kw
-        )
+        return routed * cfg.routed_scaling_factor + layers.gated_mlp(x, m["shared_gate_up"], m["shared_down"], **kw)

@@ -2,7 +2,9 @@
 
 Every destination tensor is allocated on the target device in the target dtype and filled
 straight from the memory-mapped shard (`Checkpoint.read_into`), so loading never holds two
-copies: experts are stacked `[E, I, H]` by reading each one into its slice of the stack. Layers
+copies: experts are stacked `[E, I, H]` by reading each one into its slice of the stack, and the
+matrices that multiply the same input (q, k, v and the index projections; gate and up) are read
+into one, so each is one GEMM (in decode, one weight read instead of five small ones). Layers
 load in order and a `LoadProgress` goes to the callback after each, so a UI can show progress.
 """
 
@@ -23,14 +25,13 @@ from .config import MOE_MLP, SPARSE, M3Config
 class LayerWeights:
     input_norm: torch.Tensor
     post_norm: torch.Tensor
-    q: torch.Tensor  # [H*D, hidden]
-    k: torch.Tensor  # [Hkv*D, hidden]
-    v: torch.Tensor
+    qkv: torch.Tensor  # [H*D + 2*Hkv*D (+ Hi*Di + Di), hidden]: q, k, v (and index q, k) stacked, one GEMM
+    qkv_split: tuple[int, ...]  # the row counts of q, k, v (, index q, index k) in `qkv`
     o: torch.Tensor  # [hidden, H*D]
     q_norm: torch.Tensor  # [D]
     k_norm: torch.Tensor
-    index: dict[str, torch.Tensor] | None  # sparse layers: q_proj, k_proj, q_norm, k_norm
-    mlp: dict[str, torch.Tensor]  # dense: gate, up, down; MoE: router, bias, w1, w3, w2 [E, ...], shared_*
+    index: dict[str, torch.Tensor] | None  # sparse layers: q_norm, k_norm (the projections are in qkv)
+    mlp: dict[str, torch.Tensor]  # dense: gate_up [2I, H], down; MoE: router, bias, w1, w3, w2 [E, ...], shared_*
 
 
 class _Reader:
@@ -42,6 +43,17 @@ class _Reader:
     def __call__(self, name: str) -> torch.Tensor:
         self.bytes += self.ckpt.nbytes([TEXT + name])
         return self.ckpt.tensor(TEXT + name, dtype=self.dtype, device=self.device)
+
+    def rows(self, names: list[str]) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """Matrices with the same columns read into one `[sum of rows, cols]` tensor (one GEMM
+        instead of several small ones), and their row counts."""
+        shapes = [self.ckpt.tensors[TEXT + n].shape for n in names]
+        sizes = tuple(s[0] for s in shapes)
+        out = torch.empty((sum(sizes), *shapes[0][1:]), dtype=self.dtype, device=self.device)
+        for part, name in zip(out.split(sizes), names, strict=True):
+            self.ckpt.read_into(TEXT + name, part)
+        self.bytes += self.ckpt.nbytes([TEXT + n for n in names])
+        return out, sizes
 
     def stacked(self, names: list[str]) -> torch.Tensor:
         first = self.ckpt.tensors[TEXT + names[0]].shape
@@ -56,8 +68,11 @@ def _layer(read: _Reader, cfg: M3Config, i: int) -> LayerWeights:
     p = f"model.layers.{i}."
     a = p + "self_attn."
     index = None
+    projections = [a + f"{n}_proj.weight" for n in ("q", "k", "v")]
     if cfg.layer_types[i] == SPARSE:
-        index = {n: read(a + f"index_{n}.weight") for n in ("q_proj", "k_proj", "q_norm", "k_norm")}
+        index = {n: read(a + f"index_{n}.weight") for n in ("q_norm", "k_norm")}
+        projections += [a + "index_q_proj.weight", a + "index_k_proj.weight"]
+    qkv, qkv_split = read.rows(projections)
     if cfg.mlp_layer_types[i] == MOE_MLP:
         m = p + "block_sparse_moe."
         mlp = {
@@ -67,16 +82,17 @@ def _layer(read: _Reader, cfg: M3Config, i: int) -> LayerWeights:
                 w: read.stacked([f"{m}experts.{e}.{w}.weight" for e in range(cfg.num_experts)])
                 for w in ("w1", "w3", "w2")
             },
-            **{f"shared_{n}": read(f"{m}shared_experts.{n}_proj.weight") for n in ("gate", "up", "down")},
+            "shared_gate_up": read.rows([f"{m}shared_experts.{n}_proj.weight" for n in ("gate", "up")])[0],
+            "shared_down": read(m + "shared_experts.down_proj.weight"),
         }
     else:
-        mlp = {n: read(f"{p}mlp.{n}_proj.weight") for n in ("gate", "up", "down")}
+        mlp = {"gate_up": read.rows([f"{p}mlp.{n}_proj.weight" for n in ("gate", "up")])[0]}
+        mlp["down"] = read(p + "mlp.down_proj.weight")
     return LayerWeights(
         input_norm=read(p + "input_layernorm.weight"),
         post_norm=read(p + "post_attention_layernorm.weight"),
-        q=read(a + "q_proj.weight"),
-        k=read(a + "k_proj.weight"),
-        v=read(a + "v_proj.weight"),
+        qkv=qkv,
+        qkv_split=qkv_split,
         o=read(a + "o_proj.weight"),
         q_norm=read(a + "q_norm.weight"),
         k_norm=read(a + "k_norm.weight"),

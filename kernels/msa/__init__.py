@@ -6,7 +6,7 @@ the kernels cannot run before its first forward, `interpreting` (is Triton on th
 interpreter?), `index_keys_for_cache` (how index keys are stored, fp8 e4m3 included),
 `check_fp8_device` (can the compiled kernels read an fp8 index-K cache on this device?), and the
 unchecked launchers that a sync-free decode step (a CUDA graph) calls directly because the
-checks read device values.
+checks read device values (`launch_cache_write` stores a layer's new K, V and index keys).
 """
 
 from . import reference
@@ -30,6 +30,7 @@ from .pipeline import (
     msa_select,
 )
 from .scoring import check_fp8_device, msa_block_scores
+from .store import launch_cache_write
 from .topk import check_selection_params, launch_topk, msa_topk
 
 
@@ -64,6 +65,7 @@ __all__ = [
     "default_blocks_per_split",
     "index_keys_for_cache",
     "interpreting",
+    "launch_cache_write",
     "launch_candidates",
     "launch_decode_attention",
     "launch_topk",

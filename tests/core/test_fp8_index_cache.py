@@ -71,13 +71,34 @@ def test_prefill_and_decode_select_what_the_reference_selects_on_the_fp8_cache(m
         assert same.float().mean() > 0.99, "selection sets differ beyond rounding near-ties"
 
 
-def test_the_decode_step_is_not_captured_on_an_fp8_cache(model):
-    """A CUDA-graph replay of the step gave other logits than the eager step on an H200 with an
-    fp8 index cache, so the step runs eagerly there (still without host syncs); bf16 keeps its graph."""
-    caches = [PagedCache(model.cfg, num_pages=4, device=model.device, index_dtype=d) for d in (FP8, None)]
-    fp8, plain = (StaticDecoder(model, c) for c in caches)
-    assert not fp8.use_graph
-    assert plain.use_graph == (model.device.type == "cuda")
+def test_the_captured_step_on_an_fp8_cache_is_the_eager_step(tiny_model_dir, device):
+    """The sync-free step on an fp8 index cache, captured in a CUDA graph and replayed on the GPU
+    (eager under the interpreter), gives bit for bit the logits of the same step run eagerly on
+    a copy of the cache, over steps that cross a page, and both caches end equal. On the GPU in
+    bf16 too (the fp16 scoring branch of the candidates kernel)."""
+    for dtype in [torch.float32] + ([torch.bfloat16] if device == "cuda" else []):
+        run_captured_and_eager(tiny_model_dir, device, dtype)
+
+
+def run_captured_and_eager(tiny_model_dir, device, dtype):
+    cfg = load_config(tiny_model_dir)
+    model = M3TextModel(cfg, Checkpoint(tiny_model_dir, cfg), device=device, attention="triton", dtype=dtype)
+    cache = PagedCache(cfg, num_pages=16, dtype=dtype, device=model.device, index_dtype=FP8)
+    seq = Sequence()
+    model.forward(torch.randint(3, 256, (75,), device=model.device), cache, seq)  # sparse: past 64 tokens
+    twin = PagedCache(cfg, num_pages=16, dtype=dtype, device=model.device, index_dtype=FP8)
+    for mine, theirs in zip([*twin.k, *twin.v, *twin.index_k.values()], [*cache.k, *cache.v, *cache.index_k.values()]):
+        mine.copy_(theirs)
+    twin.free, twin_seq = list(cache.free), Sequence(list(seq.pages), seq.length, list(seq.ids))
+    captured, eager = StaticDecoder(model, cache), StaticDecoder(model, twin)
+    assert captured.use_graph == (model.device.type == "cuda")  # fp8 no longer runs eagerly
+    eager.use_graph = False
+    for token in torch.randint(3, 256, (8,)).tolist():  # positions 75..82: past a page boundary at 80
+        out, ref = captured.step(token, seq), eager.step(token, twin_seq)
+        assert torch.equal(out, ref), f"step at position {seq.length - 1}: max diff {float((out - ref).abs().max()):.3g}"
+    assert captured.graph is not None or model.device.type != "cuda"
+    for mine, theirs in zip([*twin.k, *twin.v, *twin.index_k.values()], [*cache.k, *cache.v, *cache.index_k.values()]):
+        assert torch.equal(mine.view(torch.uint8), theirs.view(torch.uint8))
 
 
 def test_the_reference_backend_runs_on_an_fp8_cache(tiny_model_dir, device):

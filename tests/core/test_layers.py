@@ -45,8 +45,8 @@ def test_dense_swiglu_oai_mlp(hf):
     for p in mlp.parameters():
         torch.nn.init.normal_(p, std=0.5)  # large enough that the clamps at 7 bite
     x = torch.randn(9, 64) * 3
-    w_gate, w_up = mlp.gate_up_proj.weight.chunk(2, dim=0)
-    ours = layers.gated_mlp(x, w_gate, w_up, mlp.down_proj.weight, alpha=cfg.swiglu_alpha, limit=cfg.swiglu_limit)
+    ours = layers.gated_mlp(x, mlp.gate_up_proj.weight, mlp.down_proj.weight, alpha=cfg.swiglu_alpha,
+                            limit=cfg.swiglu_limit)  # its rows: the gate's, then up's, as ours
     torch.testing.assert_close(ours, mlp(x), rtol=1e-5, atol=1e-5)
 
 
@@ -64,9 +64,8 @@ def test_moe_block_router_experts_and_shared_expert(hf, tiny_model_dir):
     kw = dict(alpha=ours_cfg.swiglu_alpha, limit=ours_cfg.swiglu_limit)
     routed = layers.mix_experts(x[0], weights, chosen, w1, w3, moe.experts.down_proj, **kw)
     shared = moe.shared_experts
-    s_gate, s_up = shared.gate_up_proj.weight.chunk(2, dim=0)
-    ours = routed * ours_cfg.routed_scaling_factor + layers.gated_mlp(x[0], s_gate, s_up, shared.down_proj.weight,
-                                                                      **kw)
+    ours = routed * ours_cfg.routed_scaling_factor + layers.gated_mlp(x[0], shared.gate_up_proj.weight,
+                                                                      shared.down_proj.weight, **kw)
     torch.testing.assert_close(ours, moe(x)[0], rtol=1e-5, atol=1e-5)
 
 
@@ -95,7 +94,7 @@ def test_expert_mix_matches_each_token_done_alone(device, dtype):
     chosen[:, 1] = (chosen[:, 0] + 1) % (E - 2)
     weights = torch.rand(T, K, generator=g)
     kw = dict(alpha=1.702, limit=7.0)
-    ref = torch.stack([sum(weights[t, j] * layers.gated_mlp(x[t:t + 1], w1[e], w3[e], w2[e], **kw)[0]
+    ref = torch.stack([sum(weights[t, j] * layers.gated_mlp(x[t:t + 1], torch.cat([w1[e], w3[e]]), w2[e], **kw)[0]
                            for j, e in enumerate(chosen[t].tolist())) for t in range(T)])
     args = [a.to(device, dtype) for a in (x, weights, chosen, w1, w3, w2)]
     args[2] = chosen.to(device)

@@ -22,7 +22,7 @@ CHAT = [Message.text("user", "what is in this picture? a cat on a mat")]
 def poison_index_queries(layers) -> None:
     """NaN in the index query projection of the first sparse layer: only the index branch sees it."""
     sparse = next(w for w in layers if w.index is not None)
-    sparse.index["q_proj"][0, 0] = math.nan
+    sparse.qkv[sum(sparse.qkv_split[:3]), 0] = math.nan  # the first row after q, k and v: index q
 
 
 @pytest.mark.parametrize("attention", ["reference", "triton"])
