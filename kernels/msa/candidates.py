@@ -15,11 +15,15 @@ import torch
 import triton
 import triton.language as tl
 
-from . import layout
+from . import layout, scoring
 from .layout import interpreting
 from .scoring import _fp8_cache_queries, _load_query_rows, _pool_page_group, blocks_per_iteration, dot_precision
 
 FP8_AS_F16 = True  # an fp8 cache is scored in fp16 (exact, cheaper to widen than bf16); A/B knob
+# decode splits of up to this many blocks keep their block maxima and rank them once (`_rank_split`)
+# instead of offering each group to a running top list; A/B knob (RANK_AT_END False: the list)
+RANK_AT_END = True
+MAX_RANKED_SPLIT = 64
 GPU_DECODE_TILE = (
     2,
     4,
@@ -63,6 +67,25 @@ def _insert_group(
 
 
 @triton.jit
+def _rank_split(buf, blk_lo, blk_hi, last, row_ok, SB: tl.constexpr, INIT: tl.constexpr, LOCAL: tl.constexpr):
+    """Each of a split's `SB` block maxima `buf [R, SB]` (block `blk_lo + column`) with its rank
+    in its row: by score, ties to the lower id, the blocks a row may rank before all others (which
+    come back as (-inf, -1)). Returns (scores, ids, ranks), each `[R, SB]`; ranks are a
+    permutation of 0 .. SB-1 in every row."""
+    col = tl.arange(0, SB)[None, :]
+    b = blk_lo + col
+    ok = row_ok[:, None] & (b >= INIT) & (b <= last[:, None] - LOCAL) & (b < blk_hi)
+    s = tl.where(ok, buf, float("-inf"))
+    ids = tl.where(ok, b, -1)
+    # j outranks i: a rankable j before a non-rankable i, then the higher score, then the lower id
+    si, sj = s[:, :, None], s[:, None, :]
+    oi, oj = ok[:, :, None], ok[:, None, :]
+    ci, cj = col[:, :, None], col[:, None, :]
+    ahead = (oj & ~oi) | ((oj == oi) & ((sj > si) | ((sj == si) & (cj < ci))))
+    return s, ids, tl.sum(ahead.to(tl.int32), axis=2)
+
+
+@triton.jit
 def _candidates_kernel(
     iq_ptr,
     ik_ptr,
@@ -92,7 +115,12 @@ def _candidates_kernel(
     LOCAL: tl.constexpr,
     DOT_PREC: tl.constexpr,
     FP8_F16: tl.constexpr,
+    SB: tl.constexpr,
+    BY_PAGE: tl.constexpr,
 ):
+    """With `SB` > 0 (decode: a split of at most SB blocks, SB >= NR_P) the block maxima stay in
+    registers and are ranked once at the end (`_rank_split`); else a running top list takes
+    each group of blocks as it comes (`_insert_group`)."""
     split = tl.program_id(0)
     seq = tl.program_id(1)
     tile = tl.num_programs(2) - 1 - tl.program_id(2)  # the longest rows first
@@ -120,6 +148,43 @@ def _candidates_kernel(
     # groups wholly before the tile's first token need no causal mask
     full_end = tl.maximum(tl.minimum((seq_len - q_len + tile * BQ) // BLOCK, blk_hi) - blk_lo, 0) // BPI * BPI + blk_lo
 
+    out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct + split * NRANK
+    if SB > 0:
+        group = tl.arange(0, SB // BPI)[None, :, None]  # the split's block maxima, grouped as pooled
+        buf = tl.zeros([BQ * HI_P, SB // BPI, BPI], tl.float32)
+        for b0 in range(blk_lo, full_end, BPI):
+            pooled = _pool_page_group(
+                q,
+                pos,
+                ik_ptr,
+                bt_row,
+                b0,
+                last_blk,
+                seq_len,
+                stride_kp,
+                stride_kb,
+                scale,
+                BQ * HI_P,
+                DI,
+                BLOCK,
+                BPI,
+                DOT_PREC,
+                BY_PAGE=BY_PAGE,
+                CAUSAL=False,
+            )
+            buf = tl.where(group == (b0 - blk_lo) // BPI, pooled[:, None, :], buf)
+        for b0 in range(full_end, blk_hi, BPI):
+            pooled = _pool_page_group(
+                q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb, scale, BQ * HI_P, DI, BLOCK, BPI,
+                DOT_PREC,
+                BY_PAGE=BY_PAGE,
+            )  # fmt: skip
+            buf = tl.where(group == (b0 - blk_lo) // BPI, pooled[:, None, :], buf)
+        s, ids, rank = _rank_split(tl.reshape(buf, (BQ * HI_P, SB)), blk_lo, blk_hi, last, row_ok, SB, INIT, LOCAL)
+        keep = row_ok[:, None] & (rank < NRANK)
+        tl.store(cand_s_ptr + out + rank, s, mask=keep)
+        tl.store(cand_i_ptr + out + rank, ids, mask=keep)
+        return
     slot = tl.arange(0, NR_P)[None, :]  # running list: padding slots hold +inf, never evicted
     top_s = tl.zeros([BQ * HI_P, NR_P], tl.float32) + tl.where(slot < NRANK, float("-inf"), float("inf"))
     top_i = tl.zeros([BQ * HI_P, NR_P], tl.int32) - 1
@@ -140,6 +205,7 @@ def _candidates_kernel(
             BLOCK,
             BPI,
             DOT_PREC,
+            BY_PAGE=BY_PAGE,
             CAUSAL=False,
         )
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
@@ -160,13 +226,12 @@ def _candidates_kernel(
             BLOCK,
             BPI,
             DOT_PREC,
+            BY_PAGE=BY_PAGE,
         )
         top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
-    out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct
-    out += split * NRANK + slot
     ok = row_ok[:, None] & (slot < NRANK)
-    tl.store(cand_s_ptr + out, top_s, mask=ok)
-    tl.store(cand_i_ptr + out, top_i, mask=ok)
+    tl.store(cand_s_ptr + out + slot, top_s, mask=ok)
+    tl.store(cand_i_ptr + out + slot, top_i, mask=ok)
 
 
 def launch_candidates(
@@ -201,6 +266,9 @@ def launch_candidates(
     if n_rank == 0 or total_q == 0:
         return cand_s, cand_i
     heads_p = triton.next_power_of_2(n_heads)
+    split_p = triton.next_power_of_2(per_split)
+    n_rank_p = triton.next_power_of_2(n_rank)
+    rank_at_end = RANK_AT_END and tokens_per_tile is None and n_rank_p <= split_p <= MAX_RANKED_SPLIT
     bq = tokens_per_tile or triton.next_power_of_2(max_q_len)
     bq = max(bq, 16 // min(heads_p, 16))  # tl.dot needs 16 rows
     _candidates_kernel[(n_splits, seq_lens.numel(), triton.cdiv(max(max_q_len, 1), bq))](
@@ -227,11 +295,13 @@ def launch_candidates(
         BLOCK=block,
         BPI=bpi,
         NRANK=n_rank,
-        NR_P=triton.next_power_of_2(n_rank),
+        NR_P=n_rank_p,
         INIT=init_blocks,
         LOCAL=local_blocks,
         DOT_PREC=dot_precision(iq.dtype),
         FP8_F16=FP8_AS_F16 and index_k_cache.dtype == torch.float8_e4m3fn and iq.dtype != torch.float32,
+        SB=split_p if rank_at_end else 0,
+        BY_PAGE=scoring.POOL_BY_PAGE,
         num_warps=GPU_DECODE_TILE[1] if decode and bq * heads_p <= 128 else 4 if bq * heads_p <= 128 else 8,
         num_stages=GPU_DECODE_TILE[2] if decode else 3,
     )

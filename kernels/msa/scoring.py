@@ -58,10 +58,32 @@ def _pool_page_group(
     BPI: tl.constexpr,
     DOT_PREC: tl.constexpr,
     CAUSAL: tl.constexpr = True,
+    BY_PAGE: tl.constexpr = False,
 ):
     """Block-max scores of `BPI` consecutive blocks starting at `b0`: `[R, BPI]`, times `sm_scale`
     (a scalar, or `[R, 1]` per row). Without CAUSAL the caller promises every key lies at or
-    before every row's position."""
+    before every row's position. BY_PAGE: one dot and one row max per page, no reshape of the
+    scores (`[R, BPI * BLOCK]` to `[R, BPI, BLOCK]` may move them through shared memory)."""
+    if BY_PAGE:
+        off = tl.arange(0, BLOCK)
+        d = tl.arange(0, DI)
+        col = tl.arange(0, BPI)[None, :]
+        pooled = tl.full([R, BPI], float("-inf"), tl.float32)
+        for i in tl.static_range(BPI):
+            blk = b0 + i
+            j = blk * BLOCK + off  # [BLOCK]
+            live = (blk <= last_blk) & (j < seq_len)
+            page = tl.load(bt_row_ptr + blk, mask=blk <= last_blk, other=0).to(tl.int64)
+            k = tl.load(
+                ik_ptr + page * stride_kp + off[:, None] * stride_kb + d[None, :], mask=live[:, None], other=0.0
+            )
+            s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PREC)  # [R, BLOCK]
+            s = tl.where(s == s, s, float("-inf"))
+            if CAUSAL:
+                s = tl.where(j[None, :] <= pos[:, None], s, float("-inf"))
+            best = tl.max(s, axis=1)[:, None]
+            pooled = best if BPI == 1 else tl.where(col == i, best, pooled)
+        return pooled * sm_scale
     n = tl.arange(0, BPI * BLOCK)
     blk = b0 + n // BLOCK
     off = n % BLOCK
@@ -126,6 +148,7 @@ def _block_scores_kernel(
     BQ: tl.constexpr,
     BPI: tl.constexpr,
     DOT_PREC: tl.constexpr,
+    BY_PAGE: tl.constexpr,
 ):
     tile = tl.num_programs(0) - 1 - tl.program_id(0)  # the longest rows first
     seq = tl.program_id(1)
@@ -162,6 +185,7 @@ def _block_scores_kernel(
             BLOCK,
             BPI,
             DOT_PREC,
+            BY_PAGE=BY_PAGE,
             CAUSAL=False,
         )
         tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=row_ok[:, None])
@@ -182,6 +206,7 @@ def _block_scores_kernel(
             BLOCK,
             BPI,
             DOT_PREC,
+            BY_PAGE=BY_PAGE,
         )
         ok = row_ok[:, None] & ((b0 + c) < n_blocks_out)[None, :]
         tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=ok)
@@ -202,6 +227,7 @@ def blocks_per_iteration(block_size: int) -> int:
     return 4 if interpreting() else 1
 
 
+POOL_BY_PAGE = True  # one dot and one max per page in `_pool_page_group`; A/B knob (False: one reshape)
 SCORING_ROWS = 128  # GPU tile: (token, index head) rows and warps; benchmarks/msa_kernels.py tunes them
 SCORING_WARPS = 4
 
@@ -244,6 +270,7 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
         BQ=bq,
         BPI=blocks_per_iteration(block),
         DOT_PREC=dot_precision(iq.dtype),
+        BY_PAGE=POOL_BY_PAGE,
         num_warps=SCORING_WARPS,
     )
     return out
