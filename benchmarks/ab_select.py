@@ -5,7 +5,7 @@
 At the M3 shape (4 index heads of dim 128, blocks of 128, top-16, bf16, random data, one
 sequence prefilled whole) times `launch_block_scores` and `launch_topk` separately for each
 variant of `scoring.POOL_BY_PAGE` (a dot and a max per page, or one reshape per group),
-`topk.PACKED_RANKING` (one int64 key a step, or a max and a min) and the scoring tile
+and the scoring tile
 (`SCORING_ROWS` rows, `SCORING_WARPS` warps). Checks first: at 4,096 tokens every variant's
 selection against the fp32 reference; at each timed size every variant's selection equals the
 first variant's (the knobs change no arithmetic). Prints useful TFLOP/s of the scoring
@@ -28,16 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from msa_kernels import B, DI, HI, K, check_selection_rows, make_inputs  # noqa: E402
 
-from kernels.msa import layout, scoring, topk  # noqa: E402
+from kernels.msa import layout, scoring  # noqa: E402
 from kernels.msa.scoring import launch_block_scores  # noqa: E402
 from kernels.msa.topk import launch_topk  # noqa: E402
 
-VARIANTS = [dict(by_page=p, packed=k, rows=r, warps=w)
-            for p, k, (r, w) in itertools.product((1, 0), (1, 0), ((128, 4), (256, 8), (128, 8)))]
+VARIANTS = [dict(by_page=p, rows=r, warps=w) for p, (r, w) in itertools.product((1, 0), ((128, 8), (128, 4), (256, 8)))]
 
 
 def set_knobs(v: dict) -> None:
-    scoring.POOL_BY_PAGE, topk.PACKED_RANKING = bool(v["by_page"]), bool(v["packed"])
+    scoring.POOL_BY_PAGE = bool(v["by_page"])
     scoring.SCORING_ROWS, scoring.SCORING_WARPS = v["rows"], v["warps"]
 
 
@@ -93,10 +92,10 @@ def main() -> None:
             torch.cuda.empty_cache()
         found.sort(key=lambda r: r["select_ms"])
         print(f"\nprefill selection, {seq_len} tokens")
-        print(f"{'by page':>8}{'packed':>7}{'rows':>6}{'warps':>6}{'score ms':>10}{'TFLOP/s':>9}{'top-k ms':>10}"
+        print(f"{'by page':>8}{'rows':>6}{'warps':>6}{'score ms':>10}{'TFLOP/s':>9}{'top-k ms':>10}"
               f"{'select ms':>11}")
         for r in found:
-            print(f"{r['by_page']:>8}{r['packed']:>7}{r['rows']:>6}{r['warps']:>6}{r['score_ms']:>10.3f}"
+            print(f"{r['by_page']:>8}{r['rows']:>6}{r['warps']:>6}{r['score_ms']:>10.3f}"
                   f"{r['score_tflops']:>9.0f}{r['topk_ms']:>10.3f}{r['select_ms']:>11.3f}")
         rows += found
     if args.json:

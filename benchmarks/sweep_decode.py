@@ -6,7 +6,7 @@
 select: one token's selection (`launch_candidates` then the `launch_topk` merge, as the runtime's
 graph step runs them) on a bf16 and an fp8 index-K cache, over blocks per split, blocks per loop
 step, warps, (fp8) the fp16 widening, ranking a split at its end or a running list, and the
-merge's packed keys and warps, pooling by page; every variant's rows are first checked against the
+pooling by page; every variant's rows are first checked against the
 reference on the same cache. attend: one token's decode attention (M3 shape) over a selection of
 `width` blocks (16: an MSA layer; 1,024: a full-attention layer at 128K), over splits, pages per
 loop step, warps and stages, each checked against the fp32 reference. CUDA-graph replays; prints
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from msa_kernels import B, D, DI, H, HI, HKV, K, check_selection_rows  # noqa: E402
 
-from kernels.msa import INDEX_FP8, candidates, decode, index_keys_for_cache, reference, scoring, topk  # noqa: E402
+from kernels.msa import INDEX_FP8, candidates, decode, index_keys_for_cache, reference  # noqa: E402
 from kernels.msa.candidates import launch_candidates  # noqa: E402
 from kernels.msa.decode import launch_decode_attention  # noqa: E402
 from kernels.msa.topk import launch_topk  # noqa: E402
@@ -72,19 +72,17 @@ def sweep_select(args) -> list[dict]:
             cache = keys if dtype == "bf16" else index_keys_for_cache(keys, INDEX_FP8)
             found = []
             f16s = args.f16 if dtype == "fp8" else "1"
-            knobs = grid(args.splits, args.bpi, args.warps, args.stages, f16s, args.rank, args.packed, args.merge_warps,
-                         args.by_page)
-            for per_split, bpi, warps, stages, f16, rank, packed, merge_warps, by_page in knobs:
-                scoring.POOL_BY_PAGE = bool(by_page)
+            knobs = grid(args.splits, args.bpi, args.warps, args.stages, f16s, args.rank, args.by_page)
+            for per_split, bpi, warps, stages, f16, rank, by_page in knobs:
+                candidates.POOL_BY_PAGE = candidates.POOL_BY_PAGE_FP8 = bool(by_page)
                 candidates.GPU_DECODE_TILE, candidates.FP8_AS_F16 = (bpi, warps, stages), bool(f16)
-                candidates.RANK_AT_END, topk.PACKED_RANKING, topk.MERGE_WARPS = bool(rank), bool(packed), merge_warps
+                candidates.RANK_AT_END = bool(rank)
                 cands, select, sel = variant_fns(iq, cache, paging, seq_len, per_split)
                 select()
                 same = check_selection_rows(sel, iq, cache, paging, 1)
                 torch.cuda.empty_cache()
                 found.append({"context": seq_len, "dtype": dtype, "per_split": per_split, "bpi": bpi, "warps": warps,
-                              "stages": stages, "f16": f16, "rank": rank, "packed": packed, "merge_warps": merge_warps,
-                              "by_page": by_page,
+                              "stages": stages, "f16": f16, "rank": rank, "by_page": by_page,
                               "same_rows": same,
                               "splits": math.ceil(n_blocks / max(bpi, -(-per_split // bpi) * bpi)),
                               "cand_ms": triton.testing.do_bench_cudagraph(cands, rep=100, return_mode="median"),
@@ -92,11 +90,11 @@ def sweep_select(args) -> list[dict]:
             found.sort(key=lambda r: r["select_ms"])
             size = cache.numel() * cache.element_size()
             print(f"\n{seq_len} tokens, {dtype} index-K cache ({size / 1e6:.0f} MB)")
-            print(f"{'per split':>10}{'bpi':>5}{'warps':>6}{'stages':>7}{'f16':>4}{'rank':>5}{'packed':>7}{'m.warps':>8}{'page':>5}"
+            print(f"{'per split':>10}{'bpi':>5}{'warps':>6}{'stages':>7}{'f16':>4}{'rank':>5}{'page':>5}"
                   f"{'splits':>7}{'cand ms':>10}{'select ms':>11}{'GB/s':>7}")
             for r in found[: args.top]:
                 print(f"{r['per_split']:>10}{r['bpi']:>5}{r['warps']:>6}{r['stages']:>7}{r['f16']:>4}{r['rank']:>5}"
-                      f"{r['packed']:>7}{r['merge_warps']:>8}{r['by_page']:>5}{r['splits']:>7}{r['cand_ms']:>10.4f}"
+                      f"{r['by_page']:>5}{r['splits']:>7}{r['cand_ms']:>10.4f}"
                       f"{r['select_ms']:>11.4f}{size / r['select_ms'] / 1e6:>7.0f}")
             rows += found
     return rows
@@ -154,8 +152,6 @@ def main() -> None:
     parser.add_argument("--bpi", default="1,2,4", help="select: blocks per loop step")
     parser.add_argument("--f16", default="1,0", help="select, fp8 cache: widen to fp16 (1) or to bf16 (0)")
     parser.add_argument("--rank", default="1,0", help="select: rank a split's blocks at its end (1) or keep a list (0)")
-    parser.add_argument("--packed", default="1,0", help="select: the merge ranks int64 (score, id) keys (1) or not (0)")
-    parser.add_argument("--merge-warps", default="4,8", help="select: warps of the merge's one-row programs")
     parser.add_argument("--by-page", default="1,0", help="select: pool with a dot per page (1) or one reshape (0)")
     parser.add_argument("--widths", default="16,1024", help="attend: selected blocks")
     parser.add_argument("--num-splits", default="16,64,128,256", help="attend: splits")

@@ -227,9 +227,11 @@ def blocks_per_iteration(block_size: int) -> int:
     return 4 if interpreting() else 1
 
 
-POOL_BY_PAGE = True  # one dot and one max per page in `_pool_page_group`; A/B knob (False: one reshape)
-SCORING_ROWS = 128  # GPU tile: (token, index head) rows and warps; benchmarks/msa_kernels.py tunes them
-SCORING_WARPS = 4
+# one dot and one max per page in `_pool_page_group` (False: one reshape per group); with 8 warps
+# on an H200 408 useful TFLOP/s at 128K against 374 (benchmarks/ab_select.py); A/B knob
+POOL_BY_PAGE = True
+SCORING_ROWS = 128  # GPU tile: (token, index head) rows and warps; benchmarks/ab_select.py tunes them
+SCORING_WARPS = 8
 
 
 def query_rows_per_tile() -> int:

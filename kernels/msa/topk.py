@@ -17,12 +17,6 @@ import triton.language as tl
 from . import layout
 from .layout import check_tensor, fail, interpreting
 
-# Rank by one int64 (score, id) key per candidate, one reduction a step, instead of a max over
-# the scores and a min over the tied ids; A/B knob. MERGE_WARPS: warps for one long row (a decode
-# merge of many splits' candidates).
-PACKED_RANKING = True
-MERGE_WARPS = 4
-
 
 @triton.jit
 def _topk_kernel(
@@ -45,7 +39,6 @@ def _topk_kernel(
     ROWS: tl.constexpr,
     N_P: tl.constexpr,
     K_P: tl.constexpr,
-    PACKED: tl.constexpr,
 ):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)  # [R]; row = head * T + token
     row_ok = rows < n_rows
@@ -67,25 +60,13 @@ def _topk_kernel(
 
     slots = tl.arange(0, K_P)[None, :]  # [1, K_P]
     out = tl.zeros([ROWS, K_P], dtype=tl.int32) + tl.where(slots < INIT, slots, -1)
-    if PACKED:
-        # (score, id) as one int64 whose order is the ranking: each step is one reduction
-        bits = tl.where(key == 0.0, 0.0, key).to(tl.int32, bitcast=True)  # -0 ties with +0
-        ordered = tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)  # fp32 order as signed integers
-        packed = (ordered.to(tl.int64) << 32) | (0x7FFFFFFF - ids).to(tl.int64)  # ties: the lower id
-        packed = tl.where(ids < 2**30, packed, -(2**63))
-        for i in tl.static_range(TOPK - INIT - LOCAL):
-            best = tl.max(packed, axis=1)  # [R]
-            pick = tl.where(best == -(2**63), 2**30, 0x7FFFFFFF - (best & 0x7FFFFFFF).to(tl.int32))
-            out = tl.where(slots == INIT + i, pick[:, None], out)
-            packed = tl.where(packed == best[:, None], -(2**63), packed)
-    else:
-        for i in tl.static_range(TOPK - INIT - LOCAL):
-            best = tl.max(key, axis=1)  # [R]
-            pick = tl.min(tl.where(key == best[:, None], ids, 2**30), axis=1)  # lowest id among ties
-            out = tl.where(slots == INIT + i, pick[:, None], out)
-            taken = ids == pick[:, None]
-            key = tl.where(taken, float("-inf"), key)
-            ids = tl.where(taken, 2**30, ids)
+    for i in tl.static_range(TOPK - INIT - LOCAL):
+        best = tl.max(key, axis=1)  # [R]
+        pick = tl.min(tl.where(key == best[:, None], ids, 2**30), axis=1)  # lowest id among ties
+        out = tl.where(slots == INIT + i, pick[:, None], out)
+        taken = ids == pick[:, None]
+        key = tl.where(taken, float("-inf"), key)
+        ids = tl.where(taken, 2**30, ids)
     local = last[:, None] - (TOPK - 1 - slots)  # slot TOPK-1 holds L
     out = tl.where(slots >= TOPK - LOCAL, local, out)
     dense = (last + 1 <= TOPK)[:, None]  # every visible block fits: 0 .. L, then -1
@@ -134,8 +115,7 @@ def launch_topk(
         ROWS=rows,
         N_P=n_pad,
         K_P=triton.next_power_of_2(topk),
-        PACKED=PACKED_RANKING,
-        num_warps=MERGE_WARPS if rows == 1 and n_pad >= 1024 else 4 if rows * n_pad <= 4096 else 8,
+        num_warps=4 if rows * n_pad <= 4096 else 8,
     )
     return out
 
