@@ -36,6 +36,8 @@ class BatchInfo:
     num_seqs: int
     max_q_len: int
     max_blocks: int  # blocks of the longest sequence
+    cu_seqlens: tuple[int, ...] = ()  # the host's copies of cu_seqlens_q and seq_lens
+    seq_lens: tuple[int, ...] = ()
 
 
 def token_positions(
@@ -176,7 +178,7 @@ def check_batch(
         fail(f"block_table[{s}, {b}] = {int(block_table[s, b])} is not a page of the cache (0..{num_pages - 1})")
     if index_queries is not None and any(nonfinite):
         _fail_non_finite(index_queries)
-    return BatchInfo(num_seqs=num_seqs, max_q_len=max(q_lens, default=0), max_blocks=max_blocks)
+    return BatchInfo(num_seqs, max(q_lens, default=0), max_blocks, tuple(cu), tuple(lens))
 
 
 def _fail_non_finite(iq: torch.Tensor) -> None:

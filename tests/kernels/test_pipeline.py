@@ -46,3 +46,24 @@ def test_fused_prefill_selection_equals_block_scores_then_topk(init, local, monk
     monkeypatch.setattr(pipeline, "FUSED_PREFILL_TOPK", True)
     fused = msa_select(batch.iq, batch.index_k_cache, *batch.paging, **kwargs)
     assert torch.equal(fused.cpu(), unfused.cpu())
+
+
+@pytest.mark.parametrize("seq_lens,q_lens", [([2500], [2500]), ([2600, 1500], [900, 1500]), ([1200] * 5, [1200] * 5)])
+def test_long_prefill_ranks_rows_in_width_buckets(seq_lens, q_lens, device):
+    """Past 64 blocks `msa_select` ranks each range of rows over only the columns it can see
+    (whole prefills, a chunk after a cached prefix, and five sequences in one launch): the
+    reference's selection, and the buckets really split the rows."""
+    from kernels.msa import msa_select, pipeline
+    from kernels.msa.layout import check_batch
+
+    batch = make_batch(seq_lens, q_lens, kv_heads=4, index_dim=32, block=16, device=device)
+    info = check_batch(block_table=batch.block_table, cu_seqlens_q=batch.cu_seqlens_q, seq_lens=batch.seq_lens,
+                       total_q=sum(q_lens), block_size=16, num_pages=batch.index_k_cache.shape[0],
+                       device=batch.iq.device)
+    buckets = pipeline._width_buckets(info, 16)
+    assert len(buckets) > 1 if len(seq_lens) < 5 else buckets == [(0, sum(q_lens), info.max_blocks)]
+    assert all(w in (64, 128, info.max_blocks) for _, _, w in buckets)
+    sel = msa_select(batch.iq, batch.index_k_cache, *batch.paging, topk=8)
+    scores = reference.block_scores(batch.iq, batch.index_k_cache, *batch.paging)
+    _, positions = token_positions(*batch.paging[1:], sum(q_lens))
+    check_selection(sel, scores, positions, topk=8, block=16)
