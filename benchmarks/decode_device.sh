@@ -17,10 +17,10 @@ fi
 CONTEXTS=${CONTEXTS:-8192,32768,131072}
 PYTHONPATH=. timeout 200 python3 benchmarks/m3_runtime.py --skip-transformers --contexts "$CONTEXTS" --decode-steps 32 \
   --repeats 1 --decode-warmup "${DECODE_WARMUP:-2}" --json "$OUT/m3_runtime_bf16.json" > "$OUT/m3_runtime_bf16.log" 2>&1
-tail -5 "$OUT/m3_runtime_bf16.log"
+tail -12 "$OUT/m3_runtime_bf16.log"
 PYTHONPATH=. timeout 120 python3 benchmarks/m3_runtime.py --skip-transformers --contexts 131072 --decode-steps 32 \
   --repeats 1 --index-cache fp8 --json "$OUT/m3_runtime_fp8.json" > "$OUT/m3_runtime_fp8.log" 2>&1
-tail -3 "$OUT/m3_runtime_fp8.log"
+tail -8 "$OUT/m3_runtime_fp8.log"
 for fs in ${FORWARD_STEPS:-0}; do
   PYTHONPATH=. timeout 120 python3 benchmarks/profile_decode.py --contexts 131072 --forward-steps "$fs" \
     > "$OUT/profile_decode_fs$fs.log" 2>&1

@@ -92,6 +92,21 @@ def time_decode(step, steps: int, warmup: int = 2) -> float:
     return time.perf_counter() - start
 
 
+def graph_replay_ms(decoder, steps: int) -> float | None:
+    """The device's time for one decode step: the captured graph replayed back to back (the same
+    step each time), without the host's work between tokens."""
+    if decoder is None or decoder.graph is None:
+        return None
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    decoder.graph.replay()
+    start.record()
+    for _ in range(steps):
+        decoder.graph.replay()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / steps
+
+
 def bench_ours(
     cfg, context: int, steps: int, repeats: int, chunk: int = 0, warmup: int = 0, decode_warmup: int = 2,
     index_dtype: torch.dtype | None = None,
@@ -126,10 +141,11 @@ def bench_ours(
     t_forward = time_decode(forward_step, steps)
     cache.truncate(seq, context)
     t_decode = time_decode(lambda: model.decode(int(token), cache, seq), steps, decode_warmup)  # what generation runs
+    replay_ms = graph_replay_ms(model._decoders.get(id(cache)), steps)
     gib = 2**-30
     return {"prefill_tok_s": context / t_prefill, "decode_tok_s": steps / t_decode, "prefill_chunk": chunk,
             "prefill_s": t_prefill, "decode_ms_per_token": 1e3 * t_decode / steps,
-            "decode_forward_ms_per_token": 1e3 * t_forward / steps,
+            "decode_forward_ms_per_token": 1e3 * t_forward / steps, "decode_graph_replay_ms": replay_ms,
             "memory_gib": {"weights": weights * gib, "kv_cache": kv * gib, "index_cache": index * gib,
                            "prefill_peak": peak * gib, "prefill_activations": (peak - weights - kv - index) * gib}}
 
@@ -209,13 +225,15 @@ def main() -> None:
             free()
         print(json.dumps(row), flush=True)
         rows.append(row)
-    print("\n| context | ours prefill tok/s | per token vs half the context | ours decode ms/token | peak GiB |")
+    print("\n| context | ours prefill tok/s | per token vs half the context | ours decode ms/token | graph replay ms "
+          "| peak GiB |")
     for prev, r in zip([None, *rows], rows):
         o = r["ours"]
         half = prev["ours"] if prev and prev["context"] * 2 == r["context"] else None
         ratio = f"{half['prefill_tok_s'] / o['prefill_tok_s']:.2f}x" if half else "-"
+        replay = o.get("decode_graph_replay_ms")
         print(f"| {r['context']} | {o['prefill_tok_s']:.0f} | {ratio} | {o['decode_ms_per_token']:.3f} | "
-              f"{o['memory_gib']['prefill_peak']:.1f} |")
+              f"{f'{replay:.3f}' if replay else '-'} | {o['memory_gib']['prefill_peak']:.1f} |")
     print("\n| context | ours prefill tok/s | transformers | ratio | ours decode tok/s | transformers | ratio |")
     for r in rows:
         o, t = r["ours"], r.get("transformers", {})

@@ -150,8 +150,9 @@ def prefill_fns(x, seq_len):
             launch_topk(cand_s, cand_i, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
             return
         launch_block_scores(x["iq"], x["index_k_cache"], *paging, scores, max_q_len=seq_len)
-        launch_topk(scores, None, positions, sel, block_size=B, topk=K, init_blocks=0, local_blocks=1)
+        pipeline.rank_block_scores(scores, positions, sel, info, block=B, topk=K, init=0, local=1)
 
+    info = layout.BatchInfo(1, seq_len, n_blocks, (0, seq_len), (seq_len,))
     launch = prefill_launcher(math.ceil(seq_len / B), K)
 
     def attend():

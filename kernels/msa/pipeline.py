@@ -80,6 +80,11 @@ def msa_select(
         )
     scores = layout.new_buffer((n_heads, total_q, info.max_blocks), torch.float32, iq.device)
     launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, scores, max_q_len=info.max_q_len)
+    return rank_block_scores(scores, positions, out, info, block=block, topk=topk, init=init_blocks, local=local_blocks)
+
+
+def rank_block_scores(scores, positions, out, info: BatchInfo, *, block: int, topk: int, init: int, local: int):
+    """`launch_topk` over a prefill's block scores `[Hi, T, NB]` into `out`, in width buckets."""
     for t0, t1, width in _width_buckets(info, block):
         launch_topk(
             scores[:, t0:t1, :width],
@@ -88,8 +93,8 @@ def msa_select(
             out[:, t0:t1],
             block_size=block,
             topk=topk,
-            init_blocks=init_blocks,
-            local_blocks=local_blocks,
+            init_blocks=init,
+            local_blocks=local,
         )
     return out
 
