@@ -80,14 +80,18 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def time_decode(step, steps: int, warmup: int = 2) -> float:
-    """Seconds for `steps` single-token steps after the prefill, following `warmup` warm-up steps."""
+def time_decode(step, steps: int, warmup: int = 2, marks: list | None = None) -> float:
+    """Seconds for `steps` single-token steps after the prefill, following `warmup` warm-up steps;
+    `marks` (a list) receives the clock after each step (the decode step reads a flag back, so it
+    has waited for the GPU and the differences are the steps' own times)."""
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+        if marks is not None:
+            marks.append(time.perf_counter())
     torch.cuda.synchronize()
     return time.perf_counter() - start
 
@@ -140,12 +144,15 @@ def bench_ours(
 
     t_forward = time_decode(forward_step, steps)
     cache.truncate(seq, context)
-    t_decode = time_decode(lambda: model.decode(int(token), cache, seq), steps, decode_warmup)  # what generation runs
+    marks: list[float] = []
+    t_decode = time_decode(lambda: model.decode(int(token), cache, seq), steps, decode_warmup, marks)  # generation's step
+    step_ms = sorted(1e3 * (b - a) for a, b in zip(marks, marks[1:], strict=False))  # the step waits for its GPU work
     replay_ms = graph_replay_ms(model._decoders.get(id(cache)), steps)
     gib = 2**-30
     return {"prefill_tok_s": context / t_prefill, "decode_tok_s": steps / t_decode, "prefill_chunk": chunk,
             "prefill_s": t_prefill, "decode_ms_per_token": 1e3 * t_decode / steps,
             "decode_forward_ms_per_token": 1e3 * t_forward / steps, "decode_graph_replay_ms": replay_ms,
+            "decode_step_ms": {"min": step_ms[0], "median": statistics.median(step_ms), "max": step_ms[-1]},
             "memory_gib": {"weights": weights * gib, "kv_cache": kv * gib, "index_cache": index * gib,
                            "prefill_peak": peak * gib, "prefill_activations": (peak - weights - kv - index) * gib}}
 
@@ -225,15 +232,16 @@ def main() -> None:
             free()
         print(json.dumps(row), flush=True)
         rows.append(row)
-    print("\n| context | ours prefill tok/s | per token vs half the context | ours decode ms/token | graph replay ms "
-          "| peak GiB |")
+    print("\n| context | ours prefill tok/s | per token vs half the context | ours decode ms/token | median step ms "
+          "| graph replay ms | peak GiB |")
     for prev, r in zip([None, *rows], rows):
         o = r["ours"]
         half = prev["ours"] if prev and prev["context"] * 2 == r["context"] else None
         ratio = f"{half['prefill_tok_s'] / o['prefill_tok_s']:.2f}x" if half else "-"
         replay = o.get("decode_graph_replay_ms")
         print(f"| {r['context']} | {o['prefill_tok_s']:.0f} | {ratio} | {o['decode_ms_per_token']:.3f} | "
-              f"{f'{replay:.3f}' if replay else '-'} | {o['memory_gib']['prefill_peak']:.1f} |")
+              f"{o['decode_step_ms']['median']:.3f} | {f'{replay:.3f}' if replay else '-'} | "
+              f"{o['memory_gib']['prefill_peak']:.1f} |")
     print("\n| context | ours prefill tok/s | transformers | ratio | ours decode tok/s | transformers | ratio |")
     for r in rows:
         o, t = r["ours"], r.get("transformers", {})

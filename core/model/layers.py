@@ -107,7 +107,8 @@ def mix_experts(
     per expert with a single sync for the run lengths."""
     t, k = chosen.shape
     order = torch.argsort(chosen.reshape(-1), stable=True)  # [T*k] pairs grouped by expert
-    counts = torch.bincount(chosen.reshape(-1), minlength=w1.shape[0])  # [E]
+    flat = chosen.reshape(-1)  # a count by scatter: bincount syncs with the host on CUDA
+    counts = torch.zeros(w1.shape[0], dtype=torch.int64, device=flat.device).index_add_(0, flat, torch.ones_like(flat))
     token = order // k
     rows = x[token]  # [T*k, H]
     if _grouped_mm_ok(x):

@@ -164,7 +164,10 @@ def tokens_per_item(group_p: int) -> tuple[int, int]:
 def _work_items(keys: torch.Tensor, n_buckets: int, mt: int):
     """Group pair ids by bucket and cut each bucket into items of at most `mt` pairs."""
     order = torch.argsort(keys, stable=True).to(torch.int32)  # pairs of a bucket stay in token order
-    counts = torch.bincount(keys, minlength=n_buckets + 1)[:n_buckets]
+    # a count by scatter, not torch.bincount: on CUDA bincount reads the largest key back to the host
+    # (a sync per chunk, during which the GPU idles)
+    counts = torch.zeros(n_buckets + 1, dtype=torch.int64, device=keys.device)
+    counts = counts.index_add_(0, keys, torch.ones_like(keys))[:n_buckets]
     bucket_off = torch.zeros(n_buckets + 1, dtype=torch.int64, device=keys.device)
     bucket_off[1:] = counts.cumsum(0)
     items = (counts + mt - 1) // mt
