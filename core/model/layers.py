@@ -78,6 +78,13 @@ def gated_mlp(
     return F.linear(swiglu_oai(gate, up, alpha, limit), w_down)
 
 
+def expert_mlp(
+    x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, *, alpha: float, limit: float
+) -> torch.Tensor:
+    """`gated_mlp` with the gate and up projections apart (one expert's slices of the stacks)."""
+    return F.linear(swiglu_oai(F.linear(x, w_gate), F.linear(x, w_up), alpha, limit), w_down)
+
+
 def route(x: torch.Tensor, router: torch.Tensor, bias: torch.Tensor, top_k: int):
     """Sigmoid router: choose by `sigmoid + bias`, weigh by the unbiased sigmoids, renormalised.
 
@@ -120,8 +127,9 @@ def mix_experts(
         y, start = torch.empty_like(rows), 0
         for e, c in enumerate(counts.tolist()):
             if c:
-                r = rows[start : start + c]
-                y[start : start + c] = F.linear(swiglu_oai(F.linear(r, w1[e]), F.linear(r, w3[e]), alpha, limit), w2[e])
+                y[start : start + c] = expert_mlp(
+                    rows[start : start + c], w1[e], w3[e], w2[e], alpha=alpha, limit=limit
+                )
                 start += c
     scaled = y * weights.reshape(-1)[order, None].to(y.dtype)
     return torch.zeros_like(x).index_add_(0, token, scaled.to(x.dtype))

@@ -159,6 +159,16 @@ class M3TextModel:
         if kind != MOE_MLP:
             return layers.gated_mlp(x, m["gate_up"], m["down"], **kw)
         weights, chosen = layers.route(x, m["router"], m["bias"], cfg.experts_per_token)
-        mix = layers.mix_gathered_experts if gathered else layers.mix_experts
-        routed = mix(x, weights, chosen, m["w1"], m["w3"], m["w2"], **kw)
-        return routed * cfg.routed_scaling_factor + layers.gated_mlp(x, m["shared_gate_up"], m["shared_down"], **kw)
+        e, scale = cfg.num_experts, cfg.routed_scaling_factor
+        w1, w3, w2 = m["w1"], m["w3"], m["w2"]
+        if w1.shape[0] == e:  # the shared expert has its own width
+            mix = layers.mix_gathered_experts if gathered else layers.mix_experts
+            return mix(x, weights, chosen, w1, w3, w2, **kw) * scale + layers.gated_mlp(
+                x, m["shared_gate_up"], m["shared_down"], **kw
+            )
+        if gathered:  # one grouped GEMV: the chosen experts, weighted and scaled, and the shared one (slot E)
+            weights = torch.cat([weights * scale, torch.ones_like(weights[:, :1])], dim=1)
+            chosen = torch.cat([chosen, torch.full_like(chosen[:, :1], e)], dim=1)
+            return layers.mix_gathered_experts(x, weights, chosen, w1, w3, w2, **kw)
+        routed = layers.mix_experts(x, weights, chosen, w1[:e], w3[:e], w2[:e], **kw)
+        return routed * scale + layers.expert_mlp(x, w1[e], w3[e], w2[e], **kw)

@@ -31,7 +31,9 @@ class LayerWeights:
     q_norm: torch.Tensor  # [D]
     k_norm: torch.Tensor
     index: dict[str, torch.Tensor] | None  # sparse layers: q_norm, k_norm (the projections are in qkv)
-    mlp: dict[str, torch.Tensor]  # dense: gate_up [2I, H], down; MoE: router, bias, w1, w3, w2 [E, ...], shared_*
+    # dense: gate_up [2I, H], down; MoE: router, bias, w1, w3, w2 [E, ...] (E + 1: the shared expert
+    # last, when it is as wide as a routed one), else shared_gate_up, shared_down
+    mlp: dict[str, torch.Tensor]
 
 
 class _Reader:
@@ -75,16 +77,23 @@ def _layer(read: _Reader, cfg: M3Config, i: int) -> LayerWeights:
     qkv, qkv_split = read.rows(projections)
     if cfg.mlp_layer_types[i] == MOE_MLP:
         m = p + "block_sparse_moe."
+        # a shared expert as wide as a routed one is read into one more slot of the stacks, so a
+        # decode step mixes it with the routed ones in one grouped GEMV (slot E, weight 1)
+        in_stack = cfg.shared_intermediate_size == cfg.moe_intermediate_size
+        shared = {"w1": "gate", "w3": "up", "w2": "down"}
+
+        def stack(w: str) -> list[str]:
+            names = [f"{m}experts.{e}.{w}.weight" for e in range(cfg.num_experts)]
+            return names + [f"{m}shared_experts.{shared[w]}_proj.weight"] * in_stack
+
         mlp = {
             "router": read(m + "gate.weight"),
             "bias": read(m + "e_score_correction_bias"),
-            **{
-                w: read.stacked([f"{m}experts.{e}.{w}.weight" for e in range(cfg.num_experts)])
-                for w in ("w1", "w3", "w2")
-            },
-            "shared_gate_up": read.rows([f"{m}shared_experts.{n}_proj.weight" for n in ("gate", "up")])[0],
-            "shared_down": read(m + "shared_experts.down_proj.weight"),
+            **{w: read.stacked(stack(w)) for w in ("w1", "w3", "w2")},
         }
+        if not in_stack:
+            mlp["shared_gate_up"] = read.rows([f"{m}shared_experts.{n}_proj.weight" for n in ("gate", "up")])[0]
+            mlp["shared_down"] = read(m + "shared_experts.down_proj.weight")
     else:
         mlp = {"gate_up": read.rows([f"{p}mlp.{n}_proj.weight" for n in ("gate", "up")])[0]}
         mlp["down"] = read(p + "mlp.down_proj.weight")

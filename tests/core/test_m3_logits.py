@@ -206,3 +206,27 @@ def test_rope_variants_match_transformers(tmp_path, device, changes):
         ref = theirs(input_ids=ids[None]).logits[0].float()
     err = (run(ours, ids) - ref).abs().max() / ref.abs().max()
     assert err < 1e-4, f"max error {float(err):.2e} relative to the largest logit"
+
+
+@pytest.mark.parametrize("shared", [32, 48])  # 32: as wide as a routed expert (read into the stacks); 48: apart
+def test_shared_expert_in_or_beside_the_stacks(tmp_path, device, shared):
+    """The shared expert rides in the expert stacks' last slot when it is as wide as a routed one
+    (a decode step mixes it in the same grouped GEMV) and stays apart otherwise: transformers'
+    logits either way, and the sync-free decode steps give the forward's logits."""
+    theirs = save_variant(tmp_path, shared_intermediate_size=shared)
+    cfg = load_config(tmp_path)
+    ours = M3TextModel(cfg, Checkpoint(tmp_path, cfg), device=device, attention="triton")
+    moe = next(w.mlp for w in ours.layers if "router" in w.mlp)
+    assert moe["w1"].shape[0] == cfg.num_experts + (shared == cfg.moe_intermediate_size)
+    ids = torch.randint(3, 256, (90,))
+    with torch.no_grad():
+        ref = theirs(input_ids=ids[None]).logits[0].float()
+    err = (run(ours, ids) - ref).abs().max() / ref.abs().max()
+    assert err < 1e-4, f"max error {float(err):.2e} relative to the largest logit"
+    caches = [PagedCache(cfg, num_pages=16, dtype=torch.float32, device=ours.device) for _ in range(2)]
+    seqs = [Sequence(), Sequence()]
+    for c, s in zip(caches, seqs):
+        ours.forward(ids[:80].to(ours.device), c, s)
+    for token in ids[80:].tolist():
+        want = ours.forward(torch.tensor([token], device=ours.device), caches[0], seqs[0])[-1]
+        torch.testing.assert_close(ours.decode(token, caches[1], seqs[1]), want, rtol=1e-4, atol=1e-4)
