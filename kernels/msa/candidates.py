@@ -154,45 +154,13 @@ def _candidates_kernel(
     full_end = tl.maximum(tl.minimum((seq_len - q_len + tile * BQ) // BLOCK, blk_hi) - blk_lo, 0) // BPI * BPI + blk_lo
 
     out = head.to(tl.int64)[:, None] * stride_ch + (q0 + tok).to(tl.int64)[:, None] * stride_ct + split * NRANK
-    if SB > 0:
-        group = tl.arange(0, SB // BPI)[None, :, None]  # the split's block maxima, grouped as pooled
+    if SB > 0:  # the split's block maxima, grouped as pooled, ranked after the loops
+        group = tl.arange(0, SB // BPI)[None, :, None]
         buf = tl.zeros([BQ * HI_P, SB // BPI, BPI], tl.float32)
-        for b0 in range(blk_lo, full_end, BPI):
-            pooled = _pool_page_group(
-                q,
-                pos,
-                ik_ptr,
-                bt_row,
-                b0,
-                last_blk,
-                seq_len,
-                stride_kp,
-                stride_kb,
-                scale,
-                BQ * HI_P,
-                DI,
-                BLOCK,
-                BPI,
-                DOT_PREC,
-                BY_PAGE=BY_PAGE,
-                CAUSAL=False,
-            )
-            buf = tl.where(group == (b0 - blk_lo) // BPI, pooled[:, None, :], buf)
-        for b0 in range(full_end, blk_hi, BPI):
-            pooled = _pool_page_group(
-                q, pos, ik_ptr, bt_row, b0, last_blk, seq_len, stride_kp, stride_kb, scale, BQ * HI_P, DI, BLOCK, BPI,
-                DOT_PREC,
-                BY_PAGE=BY_PAGE,
-            )  # fmt: skip
-            buf = tl.where(group == (b0 - blk_lo) // BPI, pooled[:, None, :], buf)
-        s, ids, rank = _rank_split(tl.reshape(buf, (BQ * HI_P, SB)), blk_lo, blk_hi, last, row_ok, SB, INIT, LOCAL)
-        keep = row_ok[:, None] & (rank < NRANK)
-        tl.store(cand_s_ptr + out + rank, s, mask=keep)
-        tl.store(cand_i_ptr + out + rank, ids, mask=keep)
-        return
-    slot = tl.arange(0, NR_P)[None, :]  # running list: padding slots hold +inf, never evicted
-    top_s = tl.zeros([BQ * HI_P, NR_P], tl.float32) + tl.where(slot < NRANK, float("-inf"), float("inf"))
-    top_i = tl.zeros([BQ * HI_P, NR_P], tl.int32) - 1
+    else:  # a running list: padding slots hold +inf, never evicted
+        slot = tl.arange(0, NR_P)[None, :]
+        top_s = tl.zeros([BQ * HI_P, NR_P], tl.float32) + tl.where(slot < NRANK, float("-inf"), float("inf"))
+        top_i = tl.zeros([BQ * HI_P, NR_P], tl.int32) - 1
     for b0 in range(blk_lo, full_end, BPI):
         pooled = _pool_page_group(
             q,
@@ -213,7 +181,10 @@ def _candidates_kernel(
             BY_PAGE=BY_PAGE,
             CAUSAL=False,
         )
-        top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
+        if SB > 0:
+            buf = tl.where(group == (b0 - blk_lo) // BPI, pooled[:, None, :], buf)
+        else:
+            top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
     for b0 in range(full_end, blk_hi, BPI):
         pooled = _pool_page_group(
             q,
@@ -233,10 +204,19 @@ def _candidates_kernel(
             DOT_PREC,
             BY_PAGE=BY_PAGE,
         )
-        top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
-    ok = row_ok[:, None] & (slot < NRANK)
-    tl.store(cand_s_ptr + out + slot, top_s, mask=ok)
-    tl.store(cand_i_ptr + out + slot, top_i, mask=ok)
+        if SB > 0:
+            buf = tl.where(group == (b0 - blk_lo) // BPI, pooled[:, None, :], buf)
+        else:
+            top_s, top_i = _insert_group(top_s, top_i, pooled, b0, row_ok, last, blk_hi, slot, BPI, NR_P, INIT, LOCAL)
+    if SB > 0:
+        s, ids, rank = _rank_split(tl.reshape(buf, (BQ * HI_P, SB)), blk_lo, blk_hi, last, row_ok, SB, INIT, LOCAL)
+        keep = row_ok[:, None] & (rank < NRANK)
+        tl.store(cand_s_ptr + out + rank, s, mask=keep)
+        tl.store(cand_i_ptr + out + rank, ids, mask=keep)
+    else:
+        ok = row_ok[:, None] & (slot < NRANK)
+        tl.store(cand_s_ptr + out + slot, top_s, mask=ok)
+        tl.store(cand_i_ptr + out + slot, top_i, mask=ok)
 
 
 def launch_candidates(
