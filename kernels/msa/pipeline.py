@@ -85,7 +85,7 @@ def msa_select(
 
 def rank_block_scores(scores, positions, out, info: BatchInfo, *, block: int, topk: int, init: int, local: int):
     """`launch_topk` over a prefill's block scores `[Hi, T, NB]` into `out`, in width buckets."""
-    for t0, t1, width in _width_buckets(info, block):
+    for t0, t1, width in _width_buckets(info, block, scores.shape[1]):
         launch_topk(
             scores[:, t0:t1, :width],
             None,
@@ -99,15 +99,15 @@ def rank_block_scores(scores, positions, out, info: BatchInfo, *, block: int, to
     return out
 
 
-def _width_buckets(info: BatchInfo, block: int) -> list[tuple[int, int, int]]:
+def _width_buckets(info: BatchInfo, block: int, total_q: int) -> list[tuple[int, int, int]]:
     """Token ranges `[t0, t1)` of a prefill and how many block-score columns their rows need.
 
     A query at position p sees `p // block + 1` blocks, so in a long prefill early rows rank a few
     columns and late rows many: ranking each range of rows that needs the same power of two of
     columns reads and ranks about 40% fewer of them than one launch over all rows. Past a few
     sequences (or for short ones) one launch over everything."""
-    if info.num_seqs > 4 or info.max_blocks <= 64:
-        return [(0, info.cu_seqlens[-1] if info.cu_seqlens else 0, info.max_blocks)]
+    if info.num_seqs > 4 or info.max_blocks <= 64 or len(info.cu_seqlens) != info.num_seqs + 1:
+        return [(0, total_q, info.max_blocks)]
     out = []
     for s in range(info.num_seqs):
         q0, q1, seq_len = info.cu_seqlens[s], info.cu_seqlens[s + 1], info.seq_lens[s]

@@ -60,7 +60,7 @@ def test_long_prefill_ranks_rows_in_width_buckets(seq_lens, q_lens, device):
     info = check_batch(block_table=batch.block_table, cu_seqlens_q=batch.cu_seqlens_q, seq_lens=batch.seq_lens,
                        total_q=sum(q_lens), block_size=16, num_pages=batch.index_k_cache.shape[0],
                        device=batch.iq.device)
-    buckets = pipeline._width_buckets(info, 16)
+    buckets = pipeline._width_buckets(info, 16, sum(q_lens))
     assert len(buckets) > 1 if len(seq_lens) < 5 else buckets == [(0, sum(q_lens), info.max_blocks)]
     assert all(w in (64, 128, info.max_blocks) for _, _, w in buckets)
     sel = msa_select(batch.iq, batch.index_k_cache, *batch.paging, topk=8)
