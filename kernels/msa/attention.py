@@ -13,7 +13,6 @@ loaded page is used by every row.
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 import triton
@@ -326,7 +325,7 @@ def msa_sparse_attention(
     Returns `[T, H, D]` in q's dtype. Keys of a selected block past the query are masked.
     """
     info = check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection, block_size)
-    scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(q.shape[2])
+    scale = layout.softmax_scale_or_default(softmax_scale, q.shape[2])
     out = layout.new_buffer(q.shape, q.dtype, q.device)
     launch = prefill_launcher(info.max_blocks, selection.shape[2], schedule)
     return launch(

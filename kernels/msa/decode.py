@@ -10,8 +10,6 @@ bites inside the local block.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
@@ -299,7 +297,7 @@ def msa_decode_attention(
     check_attention_call(q, k_cache, v_cache, block_table, cu_seqlens_q, seq_lens, selection, block_size)
     if num_splits < 1:
         fail(f"num_splits={num_splits}; it must be >= 1")
-    scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(q.shape[2])
+    scale = layout.softmax_scale_or_default(softmax_scale, q.shape[2])
     seq_ids, positions = token_positions(cu_seqlens_q, seq_lens, q.shape[0])
     out = layout.new_buffer(q.shape, q.dtype, q.device)
     return launch_decode_attention(

@@ -18,6 +18,7 @@ Selections are int32 `[Hkv, T, k]` (MSA.md §4).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -49,6 +50,11 @@ def token_positions(
     offset = (seq_lens.long() - q_lens - cu_seqlens_q[:-1].long())[seq_ids]
     positions = torch.arange(total_q, device=q_lens.device) + offset
     return seq_ids.to(torch.int32), positions.to(torch.int32)
+
+
+def softmax_scale_or_default(scale: float | None, head_dim: int) -> float:
+    """The caller's softmax scale, or `1 / sqrt(head_dim)` when it passes None."""
+    return scale if scale is not None else 1.0 / math.sqrt(head_dim)
 
 
 def new_buffer(shape, dtype: torch.dtype, device) -> torch.Tensor:

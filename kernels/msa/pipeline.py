@@ -10,8 +10,6 @@ Both return exactly what the reference does (`reference.msa_attention`) up to ro
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 
@@ -19,7 +17,15 @@ from . import layout
 from .attention import check_attention_inputs, prefill_launcher
 from .candidates import launch_candidates
 from .decode import launch_decode_attention
-from .layout import FLOAT_DTYPES, BatchInfo, check_batch, check_tensor, fail, token_positions
+from .layout import (
+    FLOAT_DTYPES,
+    BatchInfo,
+    check_batch,
+    check_tensor,
+    fail,
+    softmax_scale_or_default,
+    token_positions,
+)
 from .scoring import check_index_inputs, launch_block_scores, query_rows_per_tile
 from .topk import check_selection_params, launch_topk
 
@@ -199,10 +205,6 @@ def _check_layer(q, iq, k_cache, v_cache, index_k_cache, block_table, cu_seqlens
         num_pages=k_cache.shape[0],
         device=q.device,
     )
-
-
-def softmax_scale_or_default(scale: float | None, head_dim: int) -> float:
-    return scale if scale is not None else 1.0 / math.sqrt(head_dim)
 
 
 def msa_prefill(
