@@ -133,7 +133,8 @@ def time_ms(fn, *, graph: bool = False) -> float:
     return triton.testing.do_bench(fn, warmup=50, rep=200, return_mode="median")
 
 
-def prefill_fns(x, seq_len):
+def prefill_fns(x, seq_len, *, keep: bool = False):
+    """(select, attend) closures over fresh buffers; with `keep`, also the output and selection."""
     n_blocks = math.ceil(seq_len / B)
     scores = None if pipeline.FUSED_PREFILL_TOPK else torch.empty(HI, seq_len, n_blocks, device="cuda")
     positions = torch.arange(seq_len, dtype=torch.int32, device="cuda")
@@ -159,7 +160,7 @@ def prefill_fns(x, seq_len):
         launch(x["q"], x["k_cache"], x["v_cache"], x["block_table"], sel, x["cu_seqlens_q"], x["seq_lens"], out,
                softmax_scale=1 / math.sqrt(D), max_q_len=seq_len)
 
-    return select, attend
+    return (select, attend, out, sel) if keep else (select, attend)
 
 
 def decode_select_fn(iq, index_k_cache, paging, seq_len, sel):

@@ -7,8 +7,9 @@ grouped by the page they read (a stable sort on device, no host sync); a program
 page of K and V and attends with up to MT tokens x G heads of queries that selected it, so a
 page is loaded once per MT tokens. Each pair writes its normalised partial output and base-2
 log-sum-exp; a merge kernel combines a token's k partials. The traffic per pair is the query
-rows and the partial (4 + 4 + 4 KB at M3's shape) instead of a 64 KB page. Tokens are
-processed in chunks so the partial buffer stays bounded.
+rows and the partial (4 + 4 + 4 KB at M3's shape) instead of a 64 KB page, so the kernel lives
+on dependent loads (pair id, then query rows): it loads the next tile's queries before this
+tile's products. Tokens are processed in chunks so the partial buffer stays bounded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from .layout import LOG2E, interpreting, token_positions
 from .scoring import dot_precision
 
 PARTIAL_BYTES = 2 << 30  # partial outputs held at once; sets the token chunk
-GPU_TILE = (64, 8, 4, 1)  # rows per tile, tiles per program (one page load), warps, stages; see docs/benchmarks.md
+GPU_TILE = (64, 16, 4, 1)  # rows per tile, tiles per program (one page load), warps, stages; see docs/benchmarks.md
+PREFETCH = True  # the next tile's query rows (pair ids two tiles ahead) loaded before this tile's math; A/B knob
 
 
 @triton.jit
@@ -61,6 +63,7 @@ def _kv_major_attn_kernel(
     TOPK: tl.constexpr,
     DOT_PREC: tl.constexpr,
     STAGES: tl.constexpr,
+    PREFETCH: tl.constexpr,
 ):
     item = tl.program_id(0)
     if item >= tl.load(n_items_ptr):
@@ -91,28 +94,93 @@ def _kv_major_attn_kernel(
     )
     r = tl.arange(0, MT * G_P)
     head = r % G_P
-    for sub in tl.range(start, end, MT, num_stages=STAGES):
-        idx = sub + r // G_P  # rows are (pair, query head)
-        row_ok = (idx < end) & (head < G)
-        pair = tl.load(order_ptr + idx, mask=row_ok, other=0).to(tl.int64)  # (kv * T + token) * TOPK + slot
-        tok = (pair // TOPK) % n_tokens
-        pos = tl.load(pos_ptr + tok, mask=row_ok, other=0)
-        # [R, D]
-        q = tl.load(
-            q_ptr + tok[:, None] * stride_qt + (kv * G + head)[:, None] * stride_qh + d[None, :],
-            mask=row_ok[:, None],
-            other=0.0,
-        )
-        # [R, BLOCK]
-        s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * scale_log2
-        s = tl.where(row_ok[:, None] & (j[None, :] <= pos[:, None]), s, float("-inf"))
-        m = tl.where(row_ok, tl.max(s, axis=1), 0.0)  # a selected block always holds a visible key
-        p = tl.exp2(s - m[:, None])
-        row_sum = tl.where(row_ok, tl.sum(p, axis=1), 1.0)
-        o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / row_sum[:, None]
-        out = pair * G + head  # partials are [pairs, G, D]
-        tl.store(part_ptr + out[:, None] * D + d[None, :], o.to(part_ptr.dtype.element_ty), mask=row_ok[:, None])
-        tl.store(lse_ptr + out, m + tl.log2(row_sum), mask=row_ok)
+    if PREFETCH:
+        # the next tile's query rows are loaded before this tile's products, and its pair ids a
+        # tile earlier still, so the dependent loads (pair id, then query rows) overlap the math
+        pair, row_ok = _tile_pairs(order_ptr, start, end, r, head, G, G_P)
+        pos, q = _tile_queries(q_ptr, pos_ptr, pair, row_ok, kv, head, n_tokens, stride_qt, stride_qh, G, D, TOPK)
+        pair_n, ok_n = _tile_pairs(order_ptr, start + MT, end, r, head, G, G_P)
+        for sub in tl.range(start, end, MT, num_stages=STAGES):
+            pos_n, q_n = _tile_queries(
+                q_ptr, pos_ptr, pair_n, ok_n, kv, head, n_tokens, stride_qt, stride_qh, G, D, TOPK
+            )
+            pair_nn, ok_nn = _tile_pairs(order_ptr, sub + 2 * MT, end, r, head, G, G_P)
+            _attend_tile(q, k, v, j, pair, pos, row_ok, head, part_ptr, lse_ptr, scale_log2, G, D, DOT_PREC)
+            pair, row_ok, pos, q = pair_n, ok_n, pos_n, q_n
+            pair_n, ok_n = pair_nn, ok_nn
+    else:
+        for sub in tl.range(start, end, MT, num_stages=STAGES):
+            pair, row_ok = _tile_pairs(order_ptr, sub, end, r, head, G, G_P)
+            pos, q = _tile_queries(q_ptr, pos_ptr, pair, row_ok, kv, head, n_tokens, stride_qt, stride_qh, G, D, TOPK)
+            _attend_tile(q, k, v, j, pair, pos, row_ok, head, part_ptr, lse_ptr, scale_log2, G, D, DOT_PREC)
+
+
+@triton.jit
+def _tile_pairs(order_ptr, first, end, r, head, G: tl.constexpr, G_P: tl.constexpr):
+    """The pair id of each row of the tile starting at `first`; rows are (pair, query head)."""
+    idx = first + r // G_P
+    row_ok = (idx < end) & (head < G)
+    pair = tl.load(order_ptr + idx, mask=row_ok, other=0).to(tl.int64)  # (kv * T + token) * TOPK + slot
+    return pair, row_ok
+
+
+@triton.jit
+def _tile_queries(
+    q_ptr,
+    pos_ptr,
+    pair,
+    row_ok,
+    kv,
+    head,
+    n_tokens,
+    stride_qt,
+    stride_qh,
+    G: tl.constexpr,
+    D: tl.constexpr,
+    TOPK: tl.constexpr,
+):
+    """The absolute position `[R]` and the query row `[R, D]` of each row's pair."""
+    tok = (pair // TOPK) % n_tokens
+    pos = tl.load(pos_ptr + tok, mask=row_ok, other=0)
+    d = tl.arange(0, D)
+    # [R, D]
+    q = tl.load(
+        q_ptr + tok[:, None] * stride_qt + (kv * G + head)[:, None] * stride_qh + d[None, :],
+        mask=row_ok[:, None],
+        other=0.0,
+    )
+    return pos, q
+
+
+@triton.jit
+def _attend_tile(
+    q,
+    k,
+    v,
+    j,
+    pair,
+    pos,
+    row_ok,
+    head,
+    part_ptr,
+    lse_ptr,
+    scale_log2,
+    G: tl.constexpr,
+    D: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+):
+    """One tile's normalised partial outputs and base-2 log-sum-exps against the page's keys."""
+    d = tl.arange(0, D)
+    # [R, BLOCK]
+    s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * scale_log2
+    s = tl.where(row_ok[:, None] & (j[None, :] <= pos[:, None]), s, float("-inf"))
+    m = tl.where(row_ok, tl.max(s, axis=1), 0.0)  # a selected block always holds a visible key
+    p = tl.exp2(s - m[:, None])
+    row_sum = tl.where(row_ok, tl.sum(p, axis=1), 1.0)
+    o = tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC) / row_sum[:, None]
+    out = pair * G + head  # partials are [pairs, G, D]
+    tl.store(part_ptr + out[:, None] * D + d[None, :], o.to(part_ptr.dtype.element_ty), mask=row_ok[:, None])
+    tl.store(lse_ptr + out, m + tl.log2(row_sum), mask=row_ok)
 
 
 @triton.jit
@@ -166,8 +234,8 @@ def _work_items(keys: torch.Tensor, n_buckets: int, mt: int):
     order = torch.argsort(keys, stable=True).to(torch.int32)  # pairs of a bucket stay in token order
     # a count by scatter, not torch.bincount: on CUDA bincount reads the largest key back to the host
     # (a sync per chunk, during which the GPU idles)
-    counts = torch.zeros(n_buckets + 1, dtype=torch.int64, device=keys.device)
-    counts = counts.index_add_(0, keys, torch.ones_like(keys))[:n_buckets]
+    counts = torch.zeros(n_buckets + 1, dtype=keys.dtype, device=keys.device)
+    counts = counts.index_add_(0, keys, torch.ones_like(keys))[:n_buckets].long()
     bucket_off = torch.zeros(n_buckets + 1, dtype=torch.int64, device=keys.device)
     bucket_off[1:] = counts.cumsum(0)
     items = (counts + mt - 1) // mt
@@ -206,8 +274,10 @@ def launch_kv_major_attention(
         b = min(total_q, a + chunk)
         sel = selection[:, a:b].contiguous()  # [Hkv, Tc, k]
         pages = block_table[seq_ids[a:b].long()[None, :, None], sel.clamp_min(0).long()]
-        kv_of = torch.arange(n_kv, device=q.device)[:, None, None]
-        keys = torch.where(sel >= 0, kv_of * n_pages + pages, n_kv * n_pages).flatten()
+        # int32 sort keys where they fit: a radix sort takes half the passes of int64's
+        key_type = torch.int32 if n_kv * n_pages < 2**31 - 1 else torch.int64
+        kv_of = torch.arange(n_kv, device=q.device, dtype=key_type)[:, None, None]
+        keys = torch.where(sel >= 0, kv_of * n_pages + pages.to(key_type), n_kv * n_pages).flatten()
         order, bucket_off, item_bucket, item_start, n_items, max_items = _work_items(keys, n_kv * n_pages, mt * n_sub)
         part = layout.new_buffer((keys.numel(), group, dim), q.dtype, q.device)
         lse = layout.new_buffer((keys.numel(), group), torch.float32, q.device)
@@ -246,6 +316,7 @@ def launch_kv_major_attention(
             TOPK=topk,
             DOT_PREC=dot_precision(q.dtype),
             STAGES=GPU_TILE[3],
+            PREFETCH=PREFETCH,
             num_warps=GPU_TILE[2],
         )
         _merge_pairs_kernel[(b - a, n_kv)](

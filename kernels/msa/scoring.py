@@ -222,9 +222,9 @@ def dot_precision(dtype: torch.dtype) -> str:
 
 
 def blocks_per_iteration(block_size: int) -> int:
-    """Blocks pooled per loop step: one page on the GPU; four under the CPU interpreter, where
-    each step costs a fixed overhead and larger steps keep the tests fast."""
-    return 4 if interpreting() else 1
+    """Blocks pooled per loop step: SCORING_BLOCKS on the GPU; four under the CPU interpreter,
+    where each step costs a fixed overhead and larger steps keep the tests fast."""
+    return 4 if interpreting() else SCORING_BLOCKS
 
 
 # one dot and one max per page in `_pool_page_group` (False: one reshape per group); with 8 warps
@@ -232,6 +232,8 @@ def blocks_per_iteration(block_size: int) -> int:
 POOL_BY_PAGE = True
 SCORING_ROWS = 128  # GPU tile: (token, index head) rows and warps; benchmarks/ab_select.py tunes them
 SCORING_WARPS = 8
+SCORING_BLOCKS = 1  # blocks pooled per loop step on the GPU (their maxima stored together); A/B knob
+SCORING_STAGES = 3  # software-pipeline depth of the page loop (Triton's default on the GPU); A/B knob
 
 
 def query_rows_per_tile() -> int:
@@ -274,6 +276,7 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
         DOT_PREC=dot_precision(iq.dtype),
         BY_PAGE=POOL_BY_PAGE,
         num_warps=SCORING_WARPS,
+        num_stages=SCORING_STAGES,
     )
     return out
 

@@ -87,6 +87,24 @@ def test_kv_major_chunks_tokens_to_bound_partials(monkeypatch, device):
     _check_attention(batch, topk=4, block=16, dtype=torch.float32, schedule="kv_major")
 
 
+def test_kv_major_query_prefetch_changes_no_arithmetic(monkeypatch, device):
+    """Loading the next tile's queries ahead (`PREFETCH`) gives the same bits as loading them in turn;
+    pages here hold more pairs than one tile, so the prefetched rows are used."""
+    from kernels.msa import kv_major
+
+    batch = make_batch([900, 90], [900, 30], heads=8, kv_heads=2, head_dim=64, index_dim=64, block=16,
+                       dtype=torch.bfloat16, device=device)
+    sel = reference_selection(batch, topk=4, block=16)
+    outs = []
+    for prefetch in (False, True):
+        monkeypatch.setattr(kv_major, "PREFETCH", prefetch)
+        outs.append(msa_sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel,
+                                         schedule="kv_major"))
+    assert torch.equal(outs[0], outs[1])
+    ref = reference.sparse_attention(batch.q, batch.k_cache, batch.v_cache, *batch.paging, sel)
+    assert_close(outs[1], ref, torch.bfloat16)
+
+
 def test_schedule_choice_and_override():
     from kernels.msa.attention import choose_schedule
 
