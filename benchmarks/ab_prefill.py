@@ -33,9 +33,8 @@ from kernels.msa.scoring import launch_block_scores  # noqa: E402
 PAIR_VARIANTS = [  # rows per tile, tiles per program, warps, stages, prefetch
     (64, 8, 4, 1, 0), (64, 8, 4, 1, 1), (64, 16, 4, 1, 1), (64, 4, 4, 1, 1), (128, 4, 8, 1, 1), (128, 8, 8, 1, 1),
 ]
-SCORING_VARIANTS = [  # rows, warps, stages, blocks per loop step, blocks per store
-    (128, 8, 3, 1, 1), (128, 8, 2, 1, 1), (128, 8, 4, 1, 1), (128, 8, 2, 2, 2), (128, 8, 3, 1, 8), (128, 8, 3, 1, 16),
-    (256, 16, 3, 1, 1), (256, 8, 2, 1, 1),
+SCORING_VARIANTS = [  # rows, warps, stages, blocks per loop step
+    (128, 8, 3, 1), (128, 8, 2, 1), (128, 8, 4, 1), (128, 8, 2, 2), (256, 16, 3, 1), (256, 16, 2, 1), (256, 8, 2, 1),
 ]
 
 
@@ -115,8 +114,7 @@ def time_scoring(x, seq_len: int) -> list[dict]:
     flop = 2 * DI * HI * seq_len * (seq_len + 1) / 2
     first, found = None, []
     for v in SCORING_VARIANTS:
-        scoring.SCORING_ROWS, scoring.SCORING_WARPS, scoring.SCORING_STAGES, scoring.SCORING_BLOCKS = v[:4]
-        scoring.STORE_BLOCKS = v[4] if len(v) > 4 else 1
+        scoring.SCORING_ROWS, scoring.SCORING_WARPS, scoring.SCORING_STAGES, scoring.SCORING_BLOCKS = v
 
         def score():
             launch_block_scores(x["iq"], x["index_k_cache"], *paging, scores, max_q_len=seq_len)
@@ -147,7 +145,7 @@ def main() -> None:
     parser.add_argument("--contexts", default="8192,32768,131072")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--pairs", help="pair-kernel variants, ';'-separated ROWS,TILES,WARPS,STAGES,PREFETCH")
-    parser.add_argument("--scorings", help="scoring variants, ';'-separated ROWS,WARPS,STAGES,BLOCKS[,STORE]")
+    parser.add_argument("--scorings", help="scoring variants, ';'-separated ROWS,WARPS,STAGES,BLOCKS")
     args = parser.parse_args()
     parse = lambda text: [tuple(int(v) for v in item.split(",")) for item in text.split(";")]  # noqa: E731
     if args.pairs:
@@ -167,7 +165,7 @@ def main() -> None:
         show(f"KV-major attention (grouping, pair kernel, merge), {seq_len} tokens: rows, tiles, warps, "
              "stages, prefetch", pairs)
         scores = time_scoring(x, seq_len)
-        show(f"block scoring, {seq_len} tokens: rows, warps, stages, blocks a step, blocks a store", scores)
+        show(f"block scoring, {seq_len} tokens: rows, warps, stages, blocks a step", scores)
         grouping = time_grouping(seq_len)
         show(f"grouping of one token chunk's pairs, {seq_len} tokens: sort key type", grouping)
         rows += pairs + scores + grouping

@@ -153,7 +153,6 @@ def _block_scores_kernel(
     BLOCK: tl.constexpr,
     BQ: tl.constexpr,
     BPI: tl.constexpr,
-    SB: tl.constexpr,
     DOT_PREC: tl.constexpr,
     BY_PAGE: tl.constexpr,
 ):
@@ -175,8 +174,6 @@ def _block_scores_kernel(
     out_row = head.to(tl.int64) * stride_oh + (q0 + tok).to(tl.int64) * stride_ot  # [R]
     bt_row = bt_ptr + seq.to(tl.int64) * stride_bs
     full_end = (seq_len - q_len + tile * BQ) // BLOCK // BPI * BPI  # groups wholly before the tile
-    cs = tl.arange(0, SB)
-    kept = tl.full((BQ * HI_P, SB), float("-inf"), tl.float32)  # the last SB blocks' maxima, SB > BPI
     for b0 in range(0, full_end, BPI):
         pooled = _pool_page_group(
             q,
@@ -197,17 +194,7 @@ def _block_scores_kernel(
             BY_PAGE=BY_PAGE,
             CAUSAL=False,
         )
-        if SB == BPI:
-            tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=row_ok[:, None])
-        else:  # one float a row per block would scatter 4-byte stores: keep SB blocks, store them as a run
-            tl.static_assert(BPI == 1, "SB > BPI needs one block a step")
-            kept = tl.where(cs[None, :] == b0 % SB, pooled, kept)
-            if b0 % SB == SB - 1:
-                tl.store(out_ptr + out_row[:, None] + (b0 + 1 - SB + cs)[None, :], kept, mask=row_ok[:, None])
-    if SB != BPI:
-        rest = full_end % SB
-        tail = row_ok[:, None] & (cs < rest)[None, :]
-        tl.store(out_ptr + out_row[:, None] + (full_end - rest + cs)[None, :], kept, mask=tail)
+        tl.store(out_ptr + out_row[:, None] + (b0 + c)[None, :], pooled, mask=row_ok[:, None])
     for b0 in range(full_end, last_blk + 1, BPI):
         pooled = _pool_page_group(
             q,
@@ -252,7 +239,6 @@ POOL_BY_PAGE = True
 SCORING_ROWS = 128  # GPU tile: (token, index head) rows and warps; benchmarks/ab_select.py tunes them
 SCORING_WARPS = 8
 SCORING_BLOCKS = 1  # blocks pooled per loop step on the GPU (their maxima stored together); A/B knob
-STORE_BLOCKS = 1  # with one block a step: maxima of this many whole blocks stored as one run a row; A/B knob
 SCORING_STAGES = 3  # software-pipeline depth of the page loop (Triton's default on the GPU); A/B knob
 
 
@@ -271,7 +257,6 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
     grid = (triton.cdiv(max_q_len, bq), seq_lens.numel())
     if grid[0] == 0 or out.shape[2] == 0:
         return out
-    bpi = blocks_per_iteration(block)
     _block_scores_kernel[grid](
         iq,
         index_k_cache,
@@ -293,8 +278,7 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
         DI=dim,
         BLOCK=block,
         BQ=bq,
-        BPI=bpi,
-        SB=STORE_BLOCKS if bpi == 1 else bpi,
+        BPI=blocks_per_iteration(block),
         DOT_PREC=dot_precision(iq.dtype),
         BY_PAGE=POOL_BY_PAGE,
         num_warps=SCORING_WARPS,

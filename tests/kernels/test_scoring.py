@@ -37,18 +37,6 @@ def test_small_blocks_long_context(device):
     _check_scores(make_batch([333, 517, 16], [333, 200, 16], kv_heads=1, index_dim=64, block=16, device=device))
 
 
-@pytest.mark.parametrize("store_blocks", [1, 8])
-def test_maxima_kept_in_registers_and_stored_in_runs(store_blocks, monkeypatch, device):
-    """One block a loop step with `STORE_BLOCKS` maxima a row stored as one run (the GPU's way):
-    runs that end mid-row, rows shorter than a run and a chunked prefix all land where they belong."""
-    from kernels.msa import scoring
-
-    monkeypatch.setattr(scoring, "blocks_per_iteration", lambda block: 1)
-    monkeypatch.setattr(scoring, "STORE_BLOCKS", store_blocks)
-    _check_scores(make_batch([333, 517, 16, 200], [333, 200, 16, 3], kv_heads=1, index_dim=64, block=16,
-                             device=device))
-
-
 def test_scale_is_one_over_sqrt_index_dim(device):
     batch = make_batch([5], kv_heads=1, index_dim=64, block=16, device=device)
     out = msa_block_scores(batch.iq, batch.index_k_cache, *batch.paging)
