@@ -33,7 +33,9 @@ from kernels.msa.scoring import launch_block_scores  # noqa: E402
 PAIR_VARIANTS = [  # rows per tile, tiles per program, warps, stages, prefetch
     (64, 8, 4, 1, 0), (64, 8, 4, 1, 1), (64, 16, 4, 1, 1), (64, 4, 4, 1, 1), (128, 4, 8, 1, 1), (128, 8, 8, 1, 1),
 ]
-SCORING_VARIANTS = [  # rows, warps, stages, blocks per loop step
+# RuntimeError: a compiler pass that fails (e.g. PassManager::run failed) surfaces as one
+COMPILE_ERRORS = (triton.runtime.errors.OutOfResources, triton.compiler.errors.CompilationError, RuntimeError)
+SCORING_VARIANTS = [  # rows, warps, stages, blocks per loop step[, warp specialisation]
     (128, 8, 3, 1), (128, 8, 2, 1), (128, 8, 4, 1), (128, 8, 2, 2), (256, 16, 3, 1), (256, 16, 2, 1), (256, 8, 2, 1),
 ]
 
@@ -59,6 +61,7 @@ class KernelSpy:
 
 def set_pair(v) -> None:
     kv_major.GPU_TILE, kv_major.PREFETCH = tuple(v[:4]), bool(v[4])
+    kv_major.WARP_SPECIALIZE = len(v) > 5 and bool(v[5])
 
 
 def check_pairs() -> None:
@@ -67,10 +70,15 @@ def check_pairs() -> None:
     select()
     ref = reference.sparse_attention(x["q"], x["k_cache"], x["v_cache"], x["block_table"], x["cu_seqlens_q"],
                                      x["seq_lens"], sel)
-    for v in PAIR_VARIANTS:
+    for v in list(PAIR_VARIANTS):
         set_pair(v)
         out.fill_(float("nan"))
-        attend()
+        try:
+            attend()
+        except COMPILE_ERRORS as err:  # a variant this compiler or card cannot build: say so, drop it
+            print(f"pair variant {v}: {type(err).__name__}: {str(err).splitlines()[-1][:200]}")
+            PAIR_VARIANTS.remove(v)
+            continue
         rel = float((out.float() - ref).norm() / ref.norm())
         assert rel < 2e-2, f"pair variant {v}: relative error {rel:.3g} against the reference"
     print(f"check: {len(PAIR_VARIANTS)} pair-kernel variants match the fp32 reference at 4096 tokens")
@@ -81,6 +89,7 @@ def time_pairs(x, seq_len: int, spy: KernelSpy) -> list[dict]:
     select()
     flop = useful_flops("prefill", seq_len)[1]
     first, found = None, []
+    default = (*kv_major.GPU_TILE, int(kv_major.PREFETCH), int(kv_major.WARP_SPECIALIZE))
     for v in PAIR_VARIANTS:
         set_pair(v)
         attend()
@@ -90,6 +99,7 @@ def time_pairs(x, seq_len: int, spy: KernelSpy) -> list[dict]:
         ms = time_ms(attend)
         found.append({"context": seq_len, "kernel": "pair", "variant": list(v), "ms": ms,
                       "tflops": flop / ms / 1e9, **spy.resources()})
+    set_pair(default)
     return found
 
 
@@ -108,21 +118,32 @@ def time_grouping(seq_len: int) -> list[dict]:
     return found
 
 
+def scoring_knobs() -> tuple:
+    ws = scoring.WARP_SPECIALIZE
+    return (scoring.SCORING_ROWS, scoring.SCORING_WARPS, scoring.SCORING_STAGES[ws], scoring.SCORING_BLOCKS, int(ws))
+
+
+def set_scoring(v) -> None:
+    scoring.SCORING_ROWS, scoring.SCORING_WARPS, stages, scoring.SCORING_BLOCKS = v[:4]
+    scoring.SCORING_STAGES = (stages, stages)
+    scoring.WARP_SPECIALIZE = len(v) > 4 and bool(v[4])
+
+
 def time_scoring(x, seq_len: int) -> list[dict]:
     paging = (x["block_table"], x["cu_seqlens_q"], x["seq_lens"])
     scores = torch.empty(HI, seq_len, math.ceil(seq_len / B), device="cuda")
     flop = 2 * DI * HI * seq_len * (seq_len + 1) / 2
-    first, found = None, []
+    first, found, default = None, [], scoring_knobs()
     for v in SCORING_VARIANTS:
-        scoring.SCORING_ROWS, scoring.SCORING_WARPS, scoring.SCORING_STAGES, scoring.SCORING_BLOCKS = v
+        set_scoring(v)
 
         def score():
             launch_block_scores(x["iq"], x["index_k_cache"], *paging, scores, max_q_len=seq_len)
 
         try:
             score()
-        except triton.runtime.errors.OutOfResources as err:  # a tile too large for this card: say so
-            print(f"scoring variant {v}: {err}")
+        except COMPILE_ERRORS as err:  # a tile too large for this card, or one the compiler refuses: say so
+            print(f"scoring variant {v}: {type(err).__name__}: {str(err).splitlines()[-1][:200]}")
             continue
         if first is None:
             first = scores.clone()
@@ -130,6 +151,7 @@ def time_scoring(x, seq_len: int) -> list[dict]:
         ms = time_ms(score)
         found.append({"context": seq_len, "kernel": "scoring", "variant": list(v), "ms": ms,
                       "tflops": flop / ms / 1e9})
+    set_scoring(default)  # the next context's selection runs with the tree's own knobs
     return found
 
 
@@ -145,7 +167,7 @@ def main() -> None:
     parser.add_argument("--contexts", default="8192,32768,131072")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--pairs", help="pair-kernel variants, ';'-separated ROWS,TILES,WARPS,STAGES,PREFETCH")
-    parser.add_argument("--scorings", help="scoring variants, ';'-separated ROWS,WARPS,STAGES,BLOCKS")
+    parser.add_argument("--scorings", help="scoring variants, ';'-separated ROWS,WARPS,STAGES,BLOCKS[,WS]")
     args = parser.parse_args()
     parse = lambda text: [tuple(int(v) for v in item.split(",")) for item in text.split(";")]  # noqa: E731
     if args.pairs:

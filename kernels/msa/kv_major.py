@@ -24,6 +24,7 @@ from .scoring import dot_precision
 
 PARTIAL_BYTES = 2 << 30  # partial outputs held at once; sets the token chunk
 GPU_TILE = (64, 16, 4, 1)  # rows per tile, tiles per program (one page load), warps, stages; see docs/benchmarks.md
+WARP_SPECIALIZE = False  # Triton's warp specialisation of the tile loop: Triton 3.6's Hopper pass fails on it; A/B knob
 PREFETCH = True  # the next tile's query rows (pair ids two tiles ahead) loaded before this tile's math; A/B knob
 
 
@@ -64,6 +65,7 @@ def _kv_major_attn_kernel(
     DOT_PREC: tl.constexpr,
     STAGES: tl.constexpr,
     PREFETCH: tl.constexpr,
+    WS: tl.constexpr,
 ):
     item = tl.program_id(0)
     if item >= tl.load(n_items_ptr):
@@ -100,7 +102,7 @@ def _kv_major_attn_kernel(
         pair, row_ok = _tile_pairs(order_ptr, start, end, r, head, G, G_P)
         pos, q = _tile_queries(q_ptr, pos_ptr, pair, row_ok, kv, head, n_tokens, stride_qt, stride_qh, G, D, TOPK)
         pair_n, ok_n = _tile_pairs(order_ptr, start + MT, end, r, head, G, G_P)
-        for sub in tl.range(start, end, MT, num_stages=STAGES):
+        for sub in tl.range(start, end, MT, num_stages=STAGES, warp_specialize=WS):
             pos_n, q_n = _tile_queries(
                 q_ptr, pos_ptr, pair_n, ok_n, kv, head, n_tokens, stride_qt, stride_qh, G, D, TOPK
             )
@@ -109,7 +111,7 @@ def _kv_major_attn_kernel(
             pair, row_ok, pos, q = pair_n, ok_n, pos_n, q_n
             pair_n, ok_n = pair_nn, ok_nn
     else:
-        for sub in tl.range(start, end, MT, num_stages=STAGES):
+        for sub in tl.range(start, end, MT, num_stages=STAGES, warp_specialize=WS):
             pair, row_ok = _tile_pairs(order_ptr, sub, end, r, head, G, G_P)
             pos, q = _tile_queries(q_ptr, pos_ptr, pair, row_ok, kv, head, n_tokens, stride_qt, stride_qh, G, D, TOPK)
             _attend_tile(q, k, v, j, pair, pos, row_ok, head, part_ptr, lse_ptr, scale_log2, G, D, DOT_PREC)
@@ -317,6 +319,7 @@ def launch_kv_major_attention(
             DOT_PREC=dot_precision(q.dtype),
             STAGES=GPU_TILE[3],
             PREFETCH=PREFETCH,
+            WS=WARP_SPECIALIZE,
             num_warps=GPU_TILE[2],
         )
         _merge_pairs_kernel[(b - a, n_kv)](

@@ -20,6 +20,7 @@ Two shapes of work:
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -38,6 +39,8 @@ from .layout import (
     fail,
     interpreting,
 )
+
+log = logging.getLogger(__name__)
 
 
 @triton.jit
@@ -155,6 +158,7 @@ def _block_scores_kernel(
     BPI: tl.constexpr,
     DOT_PREC: tl.constexpr,
     BY_PAGE: tl.constexpr,
+    WS: tl.constexpr,
 ):
     tile = tl.num_programs(0) - 1 - tl.program_id(0)  # the longest rows first
     seq = tl.program_id(1)
@@ -174,7 +178,7 @@ def _block_scores_kernel(
     out_row = head.to(tl.int64) * stride_oh + (q0 + tok).to(tl.int64) * stride_ot  # [R]
     bt_row = bt_ptr + seq.to(tl.int64) * stride_bs
     full_end = (seq_len - q_len + tile * BQ) // BLOCK // BPI * BPI  # groups wholly before the tile
-    for b0 in range(0, full_end, BPI):
+    for b0 in tl.range(0, full_end, BPI, warp_specialize=WS):
         pooled = _pool_page_group(
             q,
             pos,
@@ -239,7 +243,10 @@ POOL_BY_PAGE = True
 SCORING_ROWS = 128  # GPU tile: (token, index head) rows and warps; benchmarks/ab_select.py tunes them
 SCORING_WARPS = 8
 SCORING_BLOCKS = 1  # blocks pooled per loop step on the GPU (their maxima stored together); A/B knob
-SCORING_STAGES = 3  # software-pipeline depth of the page loop (Triton's default on the GPU); A/B knob
+# Triton's automatic warp specialisation of the page loop on Hopper: 128K 21.5 -> 19.4 ms on an H200
+# (benchmarks/ab_prefill.py, round five); A/B knob
+WARP_SPECIALIZE = True
+SCORING_STAGES = (3, 2)  # software-pipeline depth of the page loop, without and with warp specialisation
 
 
 def query_rows_per_tile() -> int:
@@ -257,22 +264,10 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
     grid = (triton.cdiv(max_q_len, bq), seq_lens.numel())
     if grid[0] == 0 or out.shape[2] == 0:
         return out
-    _block_scores_kernel[grid](
-        iq,
-        index_k_cache,
-        block_table,
-        cu_seqlens_q,
-        seq_lens,
-        out,
-        iq.stride(0),
-        iq.stride(1),
-        index_k_cache.stride(0),
-        index_k_cache.stride(1),
-        block_table.stride(0),
-        out.stride(0),
-        out.stride(1),
-        out.shape[2],
-        1.0 / math.sqrt(dim),
+    args = (iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, out, iq.stride(0), iq.stride(1))
+    args += (index_k_cache.stride(0), index_k_cache.stride(1), block_table.stride(0), out.stride(0), out.stride(1))
+    args += (out.shape[2], 1.0 / math.sqrt(dim))
+    meta = dict(
         HI=n_heads,
         HI_P=heads_p,
         DI=dim,
@@ -282,9 +277,39 @@ def launch_block_scores(iq, index_k_cache, block_table, cu_seqlens_q, seq_lens, 
         DOT_PREC=dot_precision(iq.dtype),
         BY_PAGE=POOL_BY_PAGE,
         num_warps=SCORING_WARPS,
-        num_stages=SCORING_STAGES,
     )
+    ws = _warp_specialized(iq.device, args, grid, meta)
+    _block_scores_kernel[grid](*args, **meta, WS=ws, num_stages=SCORING_STAGES[ws])
     return out
+
+
+_WS_COMPILES: dict[tuple, bool] = {}  # per device and kernel: whether this Triton warp-specialises the page loop
+
+
+def _warp_specialized(device: torch.device, args, grid, meta) -> bool:
+    """Warp-specialise the page loop (the key-page loads in warps of their own, overlapping the
+    products and the pooling) on Hopper, where it was measured (docs/benchmarks.md, round five),
+    if this Triton compiles it: the first launch of each kernel on a device compiles it and falls
+    back, with a warning, to the plain loop when the compiler refuses (its Hopper pass rejects
+    some loops, e.g. the KV-major pair kernel's)."""
+    if not WARP_SPECIALIZE or interpreting() or device.type != "cuda":
+        return False
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if torch.cuda.get_device_capability(index)[0] != 9:
+        return False
+    key = (index, args[0].dtype, args[1].dtype, *sorted(meta.items()))  # one compiled kernel per key
+    if key not in _WS_COMPILES:
+        try:
+            _block_scores_kernel.warmup(*args, grid=grid, **meta, WS=True, num_stages=SCORING_STAGES[True])
+            _WS_COMPILES[key] = True
+        except (triton.compiler.errors.CompilationError, RuntimeError) as err:  # a pass failure is a RuntimeError
+            log.warning(
+                "MSA block scoring: Triton %s does not warp-specialise the page loop (%s); the plain loop runs",
+                triton.__version__,
+                str(err).splitlines()[-1][:200],
+            )
+            _WS_COMPILES[key] = False
+    return _WS_COMPILES[key]
 
 
 def check_fp8_device(device: torch.device) -> None:

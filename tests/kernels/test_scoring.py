@@ -37,6 +37,40 @@ def test_small_blocks_long_context(device):
     _check_scores(make_batch([333, 517, 16], [333, 200, 16], kv_heads=1, index_dim=64, block=16, device=device))
 
 
+def _m3_like_batch(device):
+    return make_batch([2049, 300], [2049, 44], heads=16, kv_heads=4, head_dim=64, index_dim=128, block=128,
+                      dtype=torch.bfloat16, device=device)
+
+
+def test_warp_specialised_page_loop_changes_no_score(monkeypatch, device):
+    """On Hopper the page loop runs warp-specialised (`WARP_SPECIALIZE`): the same bits as the plain loop."""
+    from kernels.msa import scoring
+
+    batch = _m3_like_batch(device)
+    outs = []
+    for ws in (False, True):
+        monkeypatch.setattr(scoring, "WARP_SPECIALIZE", ws)
+        outs.append(msa_block_scores(batch.iq, batch.index_k_cache, *batch.paging))
+    assert torch.equal(outs[0], outs[1])
+    _check_scores(batch)
+
+
+def test_a_compiler_that_refuses_warp_specialisation_gets_the_plain_loop(monkeypatch, caplog, device):
+    from kernels.msa import scoring
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("PassManager::run failed")
+
+    monkeypatch.setattr(scoring, "_WS_COMPILES", {})
+    monkeypatch.setattr(scoring._block_scores_kernel, "warmup", refuse, raising=False)
+    batch = _m3_like_batch(device)
+    with caplog.at_level("WARNING", logger="kernels.msa.scoring"):
+        _check_scores(batch)
+    hopper = batch.iq.is_cuda and torch.cuda.get_device_capability(batch.iq.device)[0] == 9
+    assert ("does not warp-specialise" in caplog.text) == hopper
+    assert list(scoring._WS_COMPILES.values()) == ([False] if hopper else [])
+
+
 def test_scale_is_one_over_sqrt_index_dim(device):
     batch = make_batch([5], kv_heads=1, index_dim=64, block=16, device=device)
     out = msa_block_scores(batch.iq, batch.index_k_cache, *batch.paging)
