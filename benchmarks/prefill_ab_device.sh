@@ -3,15 +3,11 @@
 # into bench_old/ (`git archive <commit> kernels benchmarks | tar -x -C bench_old`): GPU tests of
 # this tree's prefill and selection kernels, then benchmarks/ab_prefill.py in both trees, one
 # after the other on the same card. Run on the device with $OUT set.
-set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())" | tee "$OUT/versions"
-env -u TRITON_INTERPRET SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 200 python3 -m pytest -q -n 8 -p no:cacheprovider \
-  --tb=short -rf tests/kernels/test_attention.py tests/kernels/test_scoring.py tests/kernels/test_pipeline.py \
+. "$(dirname "$0")/device_lib.sh"
+versions
+gpu_tests tests_gpu.log 200 tests/kernels/test_attention.py tests/kernels/test_scoring.py tests/kernels/test_pipeline.py \
   tests/kernels/test_guards.py tests/kernels/test_fp8_index.py tests/kernels/test_decode.py \
-  tests/kernels/test_selection_contract.py tests/kernels/test_topk.py > "$OUT/tests_gpu.log" 2>&1
-tail -3 "$OUT/tests_gpu.log"
+  tests/kernels/test_selection_contract.py tests/kernels/test_topk.py
 (cd bench_old && PYTHONPATH=. timeout 200 python3 benchmarks/ab_prefill.py --contexts "${CONTEXTS:-8192,32768,131072}" \
   > "$OUT/ab_old.log" 2>&1)
 grep -v "^ *(" "$OUT/ab_old.log" | head -3; grep -A3 "tokens" "$OUT/ab_old.log"

@@ -3,16 +3,12 @@
 # and of the model against transformers with the warp-specialised scoring loop, its A/B against
 # the plain loop, and the MSA prefill kernels against dense SDPA. Run on the device with $OUT set
 # (carry ab/wheels).
-set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-python3 -m pip install -q --break-system-packages --no-index --find-links ab/wheels "transformers==5.24.0" 2>&1 | tail -1
-python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())" | tee "$OUT/versions"
-env -u TRITON_INTERPRET SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 200 python3 -m pytest -q -n 8 -p no:cacheprovider \
-  --tb=short -rf tests/kernels/test_scoring.py tests/kernels/test_pipeline.py tests/kernels/test_guards.py \
+. "$(dirname "$0")/device_lib.sh"
+install_transformers
+versions
+gpu_tests tests_gpu.log 200 tests/kernels/test_scoring.py tests/kernels/test_pipeline.py tests/kernels/test_guards.py \
   tests/kernels/test_fp8_index.py tests/kernels/test_selection_contract.py tests/kernels/test_attention.py \
-  tests/core/test_layers.py tests/core/test_m3_logits.py > "$OUT/tests_gpu.log" 2>&1
-tail -3 "$OUT/tests_gpu.log"
+  tests/core/test_layers.py tests/core/test_m3_logits.py
 PYTHONPATH=. timeout 120 python3 benchmarks/ab_prefill.py --contexts 8192,32768,131072 --pairs "64,16,4,1,1" \
   --scorings "128,8,3,1,0;128,8,2,1,1" --json "$OUT/ab_prefill.json" > "$OUT/ab_prefill.log" 2>&1
 grep -A3 "block scoring" "$OUT/ab_prefill.log"

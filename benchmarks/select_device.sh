@@ -2,15 +2,11 @@
 # One device call for the selection knobs of issue 17: GPU tests of the selection kernels, the
 # decode selection sweep (rank at end / packed merge / pooling by page) at 128K and 1M, and the
 # prefill selection A/B at 32K and 128K. Run on the device with $OUT set.
-set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())" | tee "$OUT/versions"
-env -u TRITON_INTERPRET SPYGLASS_TEST_DEVICE=cuda PYTHONPATH=. timeout 200 python3 -m pytest -q -n 8 -p no:cacheprovider \
-  --tb=short -rf tests/kernels/test_topk.py tests/kernels/test_decode.py tests/kernels/test_fp8_index.py \
+. "$(dirname "$0")/device_lib.sh"
+versions
+gpu_tests tests_gpu_select.log 200 tests/kernels/test_topk.py tests/kernels/test_decode.py tests/kernels/test_fp8_index.py \
   tests/kernels/test_selection_contract.py tests/kernels/test_guards.py tests/kernels/test_pipeline.py \
-  tests/kernels/test_scoring.py tests/kernels/test_store.py > "$OUT/tests_gpu_select.log" 2>&1
-tail -3 "$OUT/tests_gpu_select.log"
+  tests/kernels/test_scoring.py tests/kernels/test_store.py
 for ctx in 1048576 131072; do
   splits=$([ "$ctx" = 1048576 ] && echo 16,32,64 || echo 8,16,32)
   PYTHONPATH=. timeout 150 python3 benchmarks/sweep_decode.py select --contexts "$ctx" --dtypes fp8,bf16 \
