@@ -1,5 +1,7 @@
-"""Prefill kernel A/B (issue 17): the KV-major pair kernel's tile and query prefetch, and the
-scoring kernel's tile and pipeline depth, each timed alone under its knobs.
+"""Prefill kernel A/B (issue 17): the KV-major pair kernel's tile, query prefetch and warp
+specialisation, and the scoring kernel's tile, pipeline depth, blocks a step and warp
+specialisation, each timed alone under its knobs; a variant the compiler refuses is reported and
+left out.
 
     python benchmarks/ab_prefill.py [--contexts 8192,32768,131072] [--json out.json]
 
@@ -30,7 +32,7 @@ from msa_kernels import B, D, DI, H, HI, K, make_inputs, prefill_fns, time_ms, u
 from kernels.msa import kv_major, layout, reference, scoring  # noqa: E402
 from kernels.msa.scoring import launch_block_scores  # noqa: E402
 
-PAIR_VARIANTS = [  # rows per tile, tiles per program, warps, stages, prefetch
+PAIR_VARIANTS = [  # rows per tile, tiles per program, warps, stages, prefetch[, warp specialisation]
     (64, 8, 4, 1, 0), (64, 8, 4, 1, 1), (64, 16, 4, 1, 1), (64, 4, 4, 1, 1), (128, 4, 8, 1, 1), (128, 8, 8, 1, 1),
 ]
 # RuntimeError: a compiler pass that fails (e.g. PassManager::run failed) surfaces as one

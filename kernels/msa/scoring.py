@@ -295,21 +295,24 @@ def _warp_specialized(device: torch.device, args, grid, meta) -> bool:
     if not WARP_SPECIALIZE or interpreting() or device.type != "cuda":
         return False
     index = device.index if device.index is not None else torch.cuda.current_device()
-    if torch.cuda.get_device_capability(index)[0] != 9:
-        return False
     key = (index, args[0].dtype, args[1].dtype, *sorted(meta.items()))  # one compiled kernel per key
-    if key not in _WS_COMPILES:
-        try:
-            _block_scores_kernel.warmup(*args, grid=grid, **meta, WS=True, num_stages=SCORING_STAGES[True])
-            _WS_COMPILES[key] = True
-        except (triton.compiler.errors.CompilationError, RuntimeError) as err:  # a pass failure is a RuntimeError
-            log.warning(
-                "MSA block scoring: Triton %s does not warp-specialise the page loop (%s); the plain loop runs",
-                triton.__version__,
-                str(err).splitlines()[-1][:200],
-            )
-            _WS_COMPILES[key] = False
-    return _WS_COMPILES[key]
+    ws = _WS_COMPILES.get(key)
+    if ws is None:  # decided once per key: the device query and the compile stay off later launches
+        ws = _WS_COMPILES[key] = torch.cuda.get_device_capability(index)[0] == 9 and _ws_compiles(args, grid, meta)
+    return ws
+
+
+def _ws_compiles(args, grid, meta) -> bool:
+    try:
+        _block_scores_kernel.warmup(*args, grid=grid, **meta, WS=True, num_stages=SCORING_STAGES[True])
+        return True
+    except (triton.compiler.errors.CompilationError, RuntimeError) as err:  # a pass failure is a RuntimeError
+        log.warning(
+            "MSA block scoring: Triton %s does not warp-specialise the page loop (%s); the plain loop runs",
+            triton.__version__,
+            str(err).splitlines()[-1][:200],
+        )
+        return False
 
 
 def check_fp8_device(device: torch.device) -> None:
